@@ -1,0 +1,215 @@
+//! The OpenAI chat-completions dialect: URLs, the upstream request, the reply and its stream.
+//!
+//! Requests pass through with only `model` replaced (and usage asked for on streams); unknown
+//! fields are kept verbatim. Replies report the client's alias as `model`.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method};
+use serde_json::{Map, Value};
+
+use crate::config::{Provider, Secret};
+use crate::stream::{Flow, StreamError, StreamTranslator};
+use crate::sse::SseEvent;
+use crate::usage::Usage;
+
+/// `base_url` may be a full `…/chat/completions` URL or a `…/v1` base.
+pub fn chat_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("/chat/completions") {
+        base.to_owned()
+    } else if has_path(base) {
+        format!("{base}/chat/completions")
+    } else {
+        format!("{base}/v1/chat/completions")
+    }
+}
+
+/// The sibling `/models` listing of a chat URL or base.
+pub fn models_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let base = base.strip_suffix("/chat/completions").unwrap_or(base);
+    if has_path(base) { format!("{base}/models") } else { format!("{base}/v1/models") }
+}
+
+fn has_path(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme.split_once('/').is_some_and(|(_, path)| !path.is_empty())
+}
+
+/// Builds the upstream request for one attempt.
+pub fn build_request(
+    provider: &Provider,
+    key: Option<&Secret>,
+    body: &Map<String, Value>,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<http::Request<Bytes>, String> {
+    let mut body = body.clone();
+    body.insert("model".into(), Value::String(upstream_model.to_owned()));
+    if stream {
+        // Ask for the final usage chunk so usage is always recorded; the translator forwards it
+        // only when the client asked for it.
+        let options = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(options) = options {
+            options.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let mut builder = http::Request::builder()
+        .method(Method::POST)
+        .uri(chat_url(&provider.base_url))
+        .header(CONTENT_TYPE, "application/json");
+    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
+        let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+        builder = builder.header(AUTHORIZATION, value);
+    }
+    if stream {
+        builder = builder.header(http::header::ACCEPT, "text/event-stream");
+    }
+    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
+    for (name, value) in &provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+/// A non-streamed reply: checks it is a completion, reports the alias, extracts usage.
+pub fn parse_response(body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), String> {
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the upstream answered with invalid JSON: {e}"))?;
+    let object = value.as_object_mut().ok_or("the upstream answered with JSON that is not an object")?;
+    if let Some(error) = object.get("error").filter(|e| !e.is_null()) {
+        return Err(format!("the upstream answered with an error: {}", error_message(error)));
+    }
+    if !object.contains_key("choices") {
+        return Err("the upstream answer has no `choices`".into());
+    }
+    if object.contains_key("model") {
+        object.insert("model".into(), Value::String(alias.to_owned()));
+    }
+    let usage = object.get("usage").and_then(Usage::from_openai);
+    let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    Ok((Bytes::from(bytes), usage))
+}
+
+/// The human part of an OpenAI-style error value.
+pub fn error_message(error: &Value) -> String {
+    match error {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// Model ids from an OpenAI `/models` listing.
+pub fn parse_model_list(body: &[u8]) -> Result<Vec<String>, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let data = value.get("data").and_then(Value::as_array).ok_or("no `data` list in the answer")?;
+    let mut ids: Vec<String> = Vec::with_capacity(data.len());
+    for id in data.iter().filter_map(|m| m.get("id").and_then(Value::as_str)) {
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
+/// OpenAI chunks in, OpenAI chunks out: `model` becomes the alias, usage is captured, and the
+/// usage-only chunk is dropped unless the client asked for it.
+///
+/// | upstream event                  | output                                        |
+/// |---------------------------------|-----------------------------------------------|
+/// | chunk                           | the chunk, `model` = alias                    |
+/// | usage-only chunk (`choices: []`) | forwarded only if the client asked for usage |
+/// | `{"error": …}`                  | `StreamError::Upstream`                       |
+/// | `[DONE]`                        | end of stream                                 |
+/// | EOF without `[DONE]`            | end if a `finish_reason` was seen, else `Truncated` |
+pub struct PassthroughTranslator {
+    alias: String,
+    client_wants_usage: bool,
+    usage: Option<Usage>,
+    saw_finish: bool,
+}
+
+impl PassthroughTranslator {
+    pub fn new(alias: impl Into<String>, client_wants_usage: bool) -> Self {
+        Self { alias: alias.into(), client_wants_usage, usage: None, saw_finish: false }
+    }
+}
+
+impl StreamTranslator for PassthroughTranslator {
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Ok(Flow::Done);
+        }
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let mut value: Value = serde_json::from_str(data)
+            .map_err(|e| StreamError::Corrupt(format!("an upstream chunk is not JSON: {e}")))?;
+        let Some(chunk) = value.as_object_mut() else {
+            return Err(StreamError::Corrupt("an upstream chunk is not a JSON object".into()));
+        };
+        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+            return Err(StreamError::Upstream(error_message(error)));
+        }
+        if chunk.contains_key("model") {
+            chunk.insert("model".into(), Value::String(self.alias.clone()));
+        }
+        let choices = chunk.get("choices").and_then(Value::as_array);
+        let has_choices = choices.is_some_and(|c| !c.is_empty());
+        if choices.is_some_and(|c| c.iter().any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()))) {
+            self.saw_finish = true;
+        }
+        if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
+            self.usage = Some(usage);
+        }
+        if !self.client_wants_usage {
+            if !has_choices && chunk.get("usage").is_some_and(|u| !u.is_null()) {
+                return Ok(Flow::Continue);
+            }
+            chunk.remove("usage");
+        }
+        out.push(Bytes::from(serde_json::to_vec(&value).map_err(|e| StreamError::Corrupt(e.to_string()))?));
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        if self.saw_finish { Ok(()) } else { Err(StreamError::Truncated) }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_accept_a_full_endpoint_or_a_base() {
+        assert_eq!(chat_url("https://a.io/v1/chat/completions"), "https://a.io/v1/chat/completions");
+        assert_eq!(chat_url("https://a.io/v1"), "https://a.io/v1/chat/completions");
+        assert_eq!(chat_url("https://a.io/v1/"), "https://a.io/v1/chat/completions");
+        assert_eq!(chat_url("https://a.io"), "https://a.io/v1/chat/completions");
+        assert_eq!(chat_url("http://127.0.0.1:9/openai/v1"), "http://127.0.0.1:9/openai/v1/chat/completions");
+        assert_eq!(models_url("https://a.io/v1/chat/completions"), "https://a.io/v1/models");
+        assert_eq!(models_url("https://a.io/v1"), "https://a.io/v1/models");
+        assert_eq!(models_url("https://a.io"), "https://a.io/v1/models");
+    }
+
+    #[test]
+    fn model_lists_are_deduplicated_in_order() {
+        let body = br#"{"object":"list","data":[{"id":"b"},{"id":"a"},{"id":"b"}]}"#;
+        assert_eq!(parse_model_list(body).unwrap(), vec!["b", "a"]);
+        assert!(parse_model_list(b"{}").is_err());
+    }
+}

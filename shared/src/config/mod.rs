@@ -1,0 +1,15 @@
+//! `api.yaml`: parsed once into validated types (`raw` as written → `model` as meant).
+
+mod error;
+mod model;
+mod parse;
+mod raw;
+mod values;
+
+pub use error::ConfigError;
+pub use model::*;
+pub use parse::EnvLookup;
+pub use values::{parse_rate_limit, ModelTable, Secret};
+
+#[cfg(test)]
+mod tests;

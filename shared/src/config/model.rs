@@ -1,0 +1,179 @@
+//! The validated configuration: what `api.yaml` means, built once at load and then trusted.
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+use super::values::{ModelTable, Secret};
+use crate::adapters::Dialect;
+use crate::scheduler::rate_window::RateRule;
+
+/// Default time an upstream may take before it is abandoned (`TIMEOUT` overrides it).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(100);
+/// Default channel cooldown after a failure.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+
+/// The whole gateway configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub providers: Vec<Provider>,
+    pub clients: Vec<ClientKey>,
+    pub global: GlobalPreferences,
+    /// Non-fatal findings (unknown keys, ignored values), each with its key path.
+    pub warnings: Vec<String>,
+}
+
+/// One upstream account: a channel per model it serves.
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub base_url: String,
+    pub dialect: Dialect,
+    pub keys: Vec<Secret>,
+    pub models: ModelSource,
+    /// `false`: skip this channel for requests that carry tools.
+    pub tools: bool,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub proxy: Option<String>,
+    /// Per upstream key, looked up by upstream model id.
+    pub key_rate_limit: Option<ModelTable<Vec<RateRule>>>,
+    /// How long a key sits out after a 429 (zero: never).
+    pub key_cooldown: Duration,
+    pub key_schedule: KeySchedule,
+    /// This provider's own `model_timeout` table (possibly empty).
+    pub model_timeout: ModelTable<Duration>,
+    /// Overrides the global channel cooldown.
+    pub cooldown_period: Option<Duration>,
+}
+
+/// Where a provider's model list comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    Listed(Vec<ModelMapping>),
+    /// No `model:` key: ask the upstream's `/models` at start.
+    Discover,
+}
+
+/// `upstream-id: alias`: clients say `alias`, the upstream receives `upstream`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelMapping {
+    pub upstream: String,
+    pub alias: String,
+}
+
+/// How upstream keys of one provider take turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySchedule {
+    RoundRobin,
+    Random,
+    FixedPriority,
+}
+
+/// A key clients use to call the gateway.
+#[derive(Debug)]
+pub struct ClientKey {
+    pub key: Secret,
+    /// Display name in logs and statistics (default: a short, non-secret label).
+    pub role: String,
+    pub is_admin: bool,
+    pub rules: Vec<ModelRule>,
+    pub scheduling: Scheduling,
+    pub auto_retry: AutoRetry,
+    /// Per client key, looked up by requested model.
+    pub rate_limit: Option<ModelTable<Vec<RateRule>>>,
+    pub moderation: bool,
+}
+
+/// One entry of `api_keys[].model`, in priority order, with its optional weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRule {
+    pub target: RuleTarget,
+    pub weight: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleTarget {
+    /// `all`: every model of every provider.
+    All,
+    /// `gpt-4o`: that model from every provider offering it.
+    Model(String),
+    /// `openai/*`.
+    ProviderAll(String),
+    /// `openai/gpt-4o` (the model part may contain more slashes).
+    ProviderModel(String, String),
+    /// `<vendor/model>`: a model name containing a slash, from any provider.
+    Literal(String),
+    /// `sk-other/*`: whatever client key `#index` may use, resolved in-process.
+    ClientAll(usize),
+    /// `sk-other/gpt-4o`.
+    ClientModel(usize, String),
+}
+
+/// How a client key orders the channels that serve a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduling {
+    FixedPriority,
+    RoundRobin,
+    WeightedRoundRobin,
+    Lottery,
+    Random,
+}
+
+/// `AUTO_RETRY`: whether a failed attempt moves on to the next channel or key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoRetry {
+    Enabled,
+    Disabled,
+    /// At most this many retries after the first attempt.
+    Limit(u32),
+}
+
+impl AutoRetry {
+    /// How many attempts one request may make in total.
+    pub fn max_attempts(self) -> usize {
+        match self {
+            Self::Enabled => usize::MAX,
+            Self::Disabled => 1,
+            Self::Limit(n) => n as usize + 1,
+        }
+    }
+}
+
+/// Top-level `preferences`.
+#[derive(Debug)]
+pub struct GlobalPreferences {
+    pub model_timeout: ModelTable<Duration>,
+    /// From `TIMEOUT`, else 100 s: the last fallback of every timeout lookup.
+    pub fallback_timeout: Duration,
+    pub cooldown_period: Duration,
+    pub error_triggers: Vec<String>,
+    pub proxy: Option<String>,
+    /// One limiter shared by every client key, looked up by requested model.
+    pub rate_limit: Option<ModelTable<Vec<RateRule>>>,
+}
+
+impl Config {
+    /// Timeout for a request to `provider` for `model` (the client's alias) / `upstream` (its id):
+    /// channel model > channel default > global model > global default > `TIMEOUT` > 100 s.
+    pub fn timeout(&self, provider: &Provider, model: &str, upstream: &str) -> Duration {
+        let own = &provider.model_timeout;
+        let global = &self.global.model_timeout;
+        own.specific(model)
+            .or_else(|| own.specific(upstream))
+            .or(own.default_value())
+            .or_else(|| global.specific(model))
+            .or_else(|| global.specific(upstream))
+            .or(global.default_value())
+            .copied()
+            .unwrap_or(self.global.fallback_timeout)
+    }
+
+    /// Cooldown after a channel failure for `provider` (zero: never cool down).
+    pub fn cooldown_period(&self, provider: &Provider) -> Duration {
+        provider.cooldown_period.unwrap_or(self.global.cooldown_period)
+    }
+
+    pub fn admin_exists(&self) -> bool {
+        self.clients.iter().any(|c| c.is_admin)
+    }
+}

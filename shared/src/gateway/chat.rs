@@ -1,0 +1,516 @@
+//! `POST /v1/chat/completions`: limits, routing, the attempt loop with failover and cooldowns,
+//! and the reply (whole or streamed).
+//!
+//! Invariant: an attempt may be retried elsewhere only while nothing has been sent to the client.
+//! A stream is committed once its first frame is ready and has passed the error triggers.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::{select, Either};
+use http::{header, HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+use super::discovery::collect;
+use super::{Inner, ResponseBody};
+use crate::adapters::openai;
+use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
+use crate::error::{json_response, scrub, Attempt, GatewayError};
+use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
+use crate::scheduler::{
+    final_status, order_candidates, order_keys, Admission, Candidate, Failure, RateRule, RouteError, Scope,
+};
+use crate::stream::{Driver, StreamEnd, StreamError, StreamReport};
+use crate::usage::Usage;
+
+/// Largest non-streamed upstream answer the gateway buffers.
+const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// How much of an upstream error body is quoted back.
+const MAX_QUOTED_ERROR: usize = 500;
+
+/// What the client asked for, read once.
+struct ChatRequest {
+    body: Map<String, Value>,
+    model: String,
+    stream: bool,
+    wants_usage: bool,
+    has_tools: bool,
+}
+
+pub(super) async fn serve(inner: &Inner, client: usize, body: Bytes) -> http::Response<ResponseBody> {
+    let started = inner.platform.runtime.now();
+    let key = &inner.config.clients[client];
+    let request = match parse(&body) {
+        Ok(request) => request,
+        Err(e) => return e.into_response(),
+    };
+    let response = match route(inner, client, key, &request, started).await {
+        Ok(response) => response,
+        Err(error) => {
+            let status = error.status();
+            tracing::info!(
+                role = %key.role, model = %request.model, status = status.as_u16(),
+                latency_ms = inner.platform.runtime.now().0.saturating_sub(started.0),
+                error = %error, "request failed"
+            );
+            error.into_response()
+        }
+    };
+    response
+}
+
+fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let Value::Object(body) = value else {
+        return Err(GatewayError::BadRequest("the request body must be a JSON object".into()));
+    };
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => return Err(GatewayError::BadRequest("`model` must be a non-empty string".into())),
+        None => return Err(GatewayError::BadRequest("`model` is required".into())),
+    };
+    if !body.get("messages").is_some_and(Value::is_array) {
+        return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
+    }
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let wants_usage = body
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let has_tools = ["tools", "functions"]
+        .iter()
+        .any(|k| body.get(*k).and_then(Value::as_array).is_some_and(|t| !t.is_empty()));
+    Ok(ChatRequest { body, model, stream, wants_usage, has_tools })
+}
+
+async fn route(
+    inner: &Inner,
+    client: usize,
+    key: &ClientKey,
+    request: &ChatRequest,
+    now: UnixMillis,
+) -> Result<http::Response<ResponseBody>, GatewayError> {
+    let config = &*inner.config;
+    let store = &*inner.platform.store;
+    let model = request.model.as_str();
+
+    for (scope, table) in [("global", config.global.rate_limit.as_ref()), ("client", key.rate_limit.as_ref())] {
+        if let Some(rules) = table.and_then(|t| t.lookup(model)) {
+            let id = if scope == "global" { format!("rate:global:{model}") } else { format!("rate:client#{client}:{model}") };
+            if let Admission::Limited { retry_after_ms } = admit(inner, &id, rules, now).await {
+                return Err(GatewayError::RateLimited { model: model.into(), retry_after_secs: retry_after_ms.div_ceil(1000).max(1) });
+            }
+        }
+    }
+
+    let catalog = inner.catalog();
+    let mut candidates = catalog.resolve(config, client, model).map_err(|e| match e {
+        RouteError::UnknownModel => GatewayError::ModelNotFound(model.into()),
+        RouteError::Forbidden => GatewayError::ModelForbidden(model.into()),
+    })?;
+    if request.has_tools {
+        candidates.retain(|c| config.providers[c.provider].tools);
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "no channel serving `{model}` accepts tools (every one is configured with `tools: false`)"
+            )));
+        }
+    }
+
+    let cursor = if key.scheduling.uses_cursor() && candidates.len() > 1 {
+        store.next_cursor(&format!("rr:client#{client}:{model}")).await.unwrap_or_else(degraded)
+    } else {
+        0
+    };
+    let ordered = order_candidates(candidates, key.scheduling, cursor, inner.platform.runtime.random_u64());
+    let ordered = skip_cooling(inner, ordered, now).await;
+
+    let mut run = Run { inner, request, now, max_attempts: key.auto_retry.max_attempts(), made: 0, failures: Vec::new(), attempts: Vec::new() };
+    for candidate in &ordered {
+        if run.made >= run.max_attempts {
+            break;
+        }
+        if let Some(mut response) = run.try_channel(candidate).await? {
+            log_success(inner, key, request, candidate, &run, &mut response);
+            return Ok(response.into_http());
+        }
+    }
+    let status = final_status(&run.failures);
+    let tried = run.attempts.len();
+    Err(GatewayError::Upstream {
+        status,
+        message: if tried == 1 {
+            format!("the upstream for model `{model}` failed: {}", run.attempts[0].reason)
+        } else {
+            format!("all {tried} attempts for model `{model}` failed; see `attempts`")
+        },
+        attempts: run.attempts,
+    })
+}
+
+/// Drops channels that are cooling down. When all of them are, keeps them all, earliest
+/// recovery first: one blip on a one-channel setup must not lock everyone out for minutes.
+async fn skip_cooling(inner: &Inner, ordered: Vec<Candidate>, now: UnixMillis) -> Vec<Candidate> {
+    let ids: Vec<String> = ordered.iter().map(|c| channel_id(&inner.config.providers[c.provider], &c.upstream)).collect();
+    let ends = inner.platform.store.cooldowns(&ids, now).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cooldown state unavailable; trying every channel");
+        vec![None; ids.len()]
+    });
+    if ends.iter().any(Option::is_none) {
+        return ordered.into_iter().zip(ends).filter(|(_, end)| end.is_none()).map(|(c, _)| c).collect();
+    }
+    let mut cooling: Vec<(Candidate, Option<UnixMillis>)> = ordered.into_iter().zip(ends).collect();
+    cooling.sort_by_key(|(_, end)| *end);
+    cooling.into_iter().map(|(c, _)| c).collect()
+}
+
+/// The attempt loop's state for one request.
+struct Run<'a> {
+    inner: &'a Inner,
+    request: &'a ChatRequest,
+    now: UnixMillis,
+    max_attempts: usize,
+    made: usize,
+    failures: Vec<Failure>,
+    attempts: Vec<Attempt>,
+}
+
+/// A successful attempt, before it is turned into the client's response.
+enum Reply {
+    Full { body: Bytes, usage: Option<Usage> },
+    Stream(Box<Driver<openai::PassthroughTranslator>>),
+}
+
+struct Success {
+    reply: Reply,
+    key_number: Option<usize>,
+}
+
+impl Success {
+    fn into_http(self) -> http::Response<ResponseBody> {
+        match self.reply {
+            Reply::Full { body, .. } => json_response(StatusCode::OK, body),
+            Reply::Stream(driver) => {
+                let mut response = http::Response::new(ResponseBody::Stream(driver.into_stream()));
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                // Ask reverse proxies (nginx) not to buffer the stream.
+                headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+                response
+            }
+        }
+    }
+}
+
+/// Why one attempt failed, with what the client may be shown.
+struct AttemptError {
+    failure: Failure,
+    reason: String,
+    /// For request errors: the upstream's own status and body, returned to the client as is.
+    passthrough: Option<(StatusCode, Bytes)>,
+}
+
+impl Run<'_> {
+    /// Tries one channel over its upstream keys. `Ok(None)`: the channel failed, go on.
+    async fn try_channel(&mut self, candidate: &Candidate) -> Result<Option<Success>, GatewayError> {
+        let config = &*self.inner.config;
+        let provider = &config.providers[candidate.provider];
+        let channel = format!("{}/{}", provider.name, candidate.upstream);
+        if !provider.dialect.is_supported() {
+            self.failures.push(Failure::BadResponse);
+            self.attempts.push(Attempt {
+                channel,
+                key_number: None,
+                status: None,
+                reason: format!("the {} engine is not supported by this build yet", provider.dialect.name()),
+            });
+            return Ok(None);
+        }
+        let keys = self.key_order(provider).await;
+        if keys.is_empty() && !provider.keys.is_empty() {
+            self.record_skip(channel, Failure::RateLimited, "every upstream key is cooling down after errors");
+            return Ok(None);
+        }
+        let key_rules = provider.key_rate_limit.as_ref().and_then(|t| t.lookup(&candidate.upstream));
+        let mut limited = 0;
+        let slots: Vec<Option<usize>> = if provider.keys.is_empty() { vec![None] } else { keys.into_iter().map(Some).collect() };
+        let slot_count = slots.len();
+        for slot in slots {
+            if self.made >= self.max_attempts {
+                return Ok(None);
+            }
+            if let (Some(k), Some(rules)) = (slot, key_rules) {
+                let id = format!("rate:key:{}#{k}:{}", provider.name, candidate.upstream);
+                if admit(self.inner, &id, rules, self.now).await != Admission::Admitted {
+                    limited += 1;
+                    continue;
+                }
+            }
+            self.made += 1;
+            let key = slot.map(|k| &provider.keys[k]);
+            match self.attempt(provider, key, candidate).await {
+                Ok(reply) => return Ok(Some(Success { reply, key_number: slot.map(|k| k + 1) })),
+                Err(error) => {
+                    let scope = error.failure.scope();
+                    self.failures.push(error.failure);
+                    self.attempts.push(Attempt {
+                        channel: channel.clone(),
+                        key_number: slot.map(|k| k + 1),
+                        status: error.failure.status().map(|s| s.as_u16()),
+                        reason: scrub(&error.reason, provider.keys.iter().map(Secret::expose)),
+                    });
+                    tracing::debug!(channel = %channel, reason = %error.reason, "attempt failed");
+                    if scope == Scope::Request {
+                        return Err(request_error(error, &channel));
+                    }
+                    self.cool_down(provider, candidate, slot, scope).await;
+                    if scope == Scope::Channel {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        if limited == slot_count {
+            self.record_skip(channel, Failure::RateLimited, "every upstream key is at its rate limit");
+        }
+        Ok(None)
+    }
+
+    fn record_skip(&mut self, channel: String, failure: Failure, reason: &str) {
+        self.failures.push(failure);
+        self.attempts.push(Attempt { channel, key_number: None, status: None, reason: reason.into() });
+    }
+
+    /// The provider's key indices in schedule order, without keys that are cooling down.
+    async fn key_order(&self, provider: &Provider) -> Vec<usize> {
+        let runtime = &self.inner.platform.runtime;
+        let store = &self.inner.platform.store;
+        let count = provider.keys.len();
+        if count <= 1 {
+            return (0..count).collect();
+        }
+        let cursor = if provider.key_schedule == KeySchedule::RoundRobin {
+            store.next_cursor(&format!("rr:keys:{}", provider.name)).await.unwrap_or_else(degraded)
+        } else {
+            0
+        };
+        let order = order_keys(count, provider.key_schedule, cursor, runtime.random_u64());
+        if provider.key_cooldown.is_zero() {
+            return order;
+        }
+        let ids: Vec<String> = order.iter().map(|k| key_id(provider, *k)).collect();
+        let ends = store.cooldowns(&ids, self.now).await.unwrap_or_else(|_| vec![None; ids.len()]);
+        order.into_iter().zip(ends).filter(|(_, end)| end.is_none()).map(|(k, _)| k).collect()
+    }
+
+    async fn cool_down(&self, provider: &Provider, candidate: &Candidate, key: Option<usize>, scope: Scope) {
+        let config = &*self.inner.config;
+        let store = &*self.inner.platform.store;
+        let channel_period = config.cooldown_period(provider);
+        let key_scoped = scope == Scope::Key && provider.keys.len() > 1;
+        let result = match (key_scoped, key) {
+            (true, Some(k)) if !provider.key_cooldown.is_zero() => {
+                store.start_cooldown(&key_id(provider, k), self.now.plus(provider.key_cooldown)).await
+            }
+            (true, _) => Ok(()),
+            (false, _) if !channel_period.is_zero() => {
+                store.start_cooldown(&channel_id(provider, &candidate.upstream), self.now.plus(channel_period)).await
+            }
+            (false, _) => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record a cooldown");
+        }
+    }
+
+    /// One upstream call, bounded by the model's timeout until the reply is committed.
+    async fn attempt(&self, provider: &Provider, key: Option<&Secret>, candidate: &Candidate) -> Result<Reply, AttemptError> {
+        let config = &*self.inner.config;
+        let runtime = &self.inner.platform.runtime;
+        let request = self.request;
+        let timeout = config.timeout(provider, &request.model, &candidate.upstream);
+        let upstream_request = openai::build_request(provider, key, &request.body, &candidate.upstream, request.stream)
+            .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
+        let work = self.exchange(upstream_request, options, timeout);
+        match select(Box::pin(work), runtime.sleep(timeout)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(AttemptError {
+                failure: Failure::Timeout,
+                reason: format!("no answer within {} s", fmt_secs(timeout)),
+                passthrough: None,
+            }),
+        }
+    }
+
+    async fn exchange(&self, upstream_request: http::Request<Bytes>, options: SendOptions, timeout: Duration) -> Result<Reply, AttemptError> {
+        let inner = self.inner;
+        let request = self.request;
+        let triggers = &inner.config.global.error_triggers;
+        let response = inner.platform.http.send(upstream_request, options).await.map_err(|e| AttemptError {
+            failure: if e.kind == TransportErrorKind::Timeout { Failure::Timeout } else { Failure::Transport },
+            reason: e.to_string(),
+            passthrough: None,
+        })?;
+        let status = response.status();
+        let is_event_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !status.is_success() {
+            let body = collect(response.into_body(), MAX_UPSTREAM_BODY_BYTES).await.unwrap_or_default();
+            let failure = Failure::from_status(status);
+            let reason = format!("HTTP {}: {}", status.as_u16(), quote(&body));
+            return Err(AttemptError { failure, reason, passthrough: Some((status, body)) });
+        }
+        if request.stream && is_event_stream {
+            let translator = openai::PassthroughTranslator::new(request.model.clone(), request.wants_usage);
+            let mut driver = Driver::new(response.into_body(), translator, inner.platform.runtime.clone(), timeout);
+            driver.prime().await.map_err(stream_failure)?;
+            if let Some(trigger) = triggers.iter().find(|t| driver.pending().any(|f| contains(f, t))) {
+                return Err(trigger_hit(trigger));
+            }
+            return Ok(Reply::Stream(Box::new(driver)));
+        }
+        let body = collect(response.into_body(), MAX_UPSTREAM_BODY_BYTES).await.map_err(|reason| AttemptError {
+            failure: Failure::Transport,
+            reason,
+            passthrough: None,
+        })?;
+        if let Some(trigger) = triggers.iter().find(|t| contains(&body, t)) {
+            return Err(trigger_hit(trigger));
+        }
+        if request.stream {
+            return Err(AttemptError {
+                failure: Failure::BadResponse,
+                reason: format!("asked to stream, the upstream answered without an event stream: {}", quote(&body)),
+                passthrough: None,
+            });
+        }
+        let (body, usage) = openai::parse_response(&body, &request.model)
+            .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        Ok(Reply::Full { body, usage })
+    }
+}
+
+/// The upstream's own answer when it blames the request; wrapped if it is not an OpenAI error.
+fn request_error(error: AttemptError, channel: &str) -> GatewayError {
+    let (status, body) = error.passthrough.unwrap_or((StatusCode::BAD_REQUEST, Bytes::new()));
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").map(openai::error_message))
+        .unwrap_or_else(|| error.reason.clone());
+    GatewayError::Upstream {
+        status,
+        message: format!("the upstream rejected the request: {message}"),
+        attempts: vec![Attempt { channel: channel.into(), key_number: None, status: Some(status.as_u16()), reason: error.reason }],
+    }
+}
+
+fn stream_failure(error: StreamError) -> AttemptError {
+    let failure = match error {
+        StreamError::Idle(_) => Failure::Timeout,
+        StreamError::Transport(_) => Failure::Transport,
+        StreamError::Truncated | StreamError::Corrupt(_) | StreamError::Upstream(_) => Failure::BadResponse,
+    };
+    AttemptError { failure, reason: error.to_string(), passthrough: None }
+}
+
+fn trigger_hit(trigger: &str) -> AttemptError {
+    AttemptError {
+        failure: Failure::BadResponse,
+        reason: format!("the reply contains the error trigger `{trigger}`"),
+        passthrough: None,
+    }
+}
+
+async fn admit(inner: &Inner, id: &str, rules: &[RateRule], now: UnixMillis) -> Admission {
+    inner.platform.store.admit(id, rules, now).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "rate-limit state unavailable; admitting");
+        Admission::Admitted
+    })
+}
+
+fn degraded<E: std::fmt::Display>(e: E) -> u64 {
+    tracing::warn!(error = %e, "scheduling cursor unavailable; starting at the first channel");
+    0
+}
+
+fn channel_id(provider: &Provider, upstream: &str) -> String {
+    format!("cool:ch:{}/{upstream}", provider.name)
+}
+
+fn key_id(provider: &Provider, key: usize) -> String {
+    format!("cool:key:{}#{key}", provider.name)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    memchr::memmem::find(haystack, needle.as_bytes()).is_some()
+}
+
+fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
+    match text.char_indices().nth(MAX_QUOTED_ERROR) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 { format!("{s:.0}") } else { format!("{s}") }
+}
+
+fn log_success(inner: &Inner, key: &ClientKey, request: &ChatRequest, candidate: &Candidate, run: &Run<'_>, success: &mut Success) {
+    let config: &Config = &inner.config;
+    let channel = format!("{}/{}", config.providers[candidate.provider].name, candidate.upstream);
+    let first_byte_ms = inner.platform.runtime.now().0.saturating_sub(run.now.0);
+    match &mut success.reply {
+        Reply::Full { usage, .. } => {
+            let u = usage.unwrap_or_default();
+            tracing::info!(
+                role = %key.role, model = %request.model, channel = %channel, key = success.key_number,
+                status = 200, attempts = run.made, latency_ms = first_byte_ms,
+                prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens, "request served"
+            );
+        }
+        Reply::Stream(driver) => driver.on_end(Box::new(stream_log_hook(
+            key.role.clone(),
+            request.model.clone(),
+            channel,
+            run.made,
+            first_byte_ms,
+        ))),
+    }
+}
+
+/// Logs a stream when it ends (completed, failed mid-way, or cancelled by the client).
+fn stream_log_hook(
+    role: String,
+    model: String,
+    channel: String,
+    attempts: usize,
+    first_byte_ms: u64,
+) -> impl FnOnce(StreamReport) + Send + 'static {
+    move |report: StreamReport| {
+        let u = report.usage.unwrap_or_default();
+        let outcome = match &report.end {
+            StreamEnd::Completed => "completed".to_owned(),
+            StreamEnd::Cancelled => "cancelled by client".to_owned(),
+            StreamEnd::Failed(e) => format!("failed: {e}"),
+        };
+        tracing::info!(
+            role = %role, model = %model, channel = %channel, status = 200, attempts,
+            first_byte_ms, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
+            outcome = %outcome, "stream served"
+        );
+    }
+}

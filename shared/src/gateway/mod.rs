@@ -1,0 +1,113 @@
+//! The request pipeline: the one entry point both shells call.
+//!
+//! `Gateway::handle` takes an `http::Request<Bytes>` and always returns a response: errors are
+//! rendered inside (see `crate::error`), so both targets answer alike.
+
+mod auth;
+mod chat;
+mod discovery;
+mod models;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+use crate::config::Config;
+use crate::error::{json_response, GatewayError};
+use crate::platform::{BoxStream, Platform};
+use crate::scheduler::Catalog;
+
+pub use auth::authenticate;
+
+/// Largest request body the gateway reads (LLM requests with inline images can be large).
+pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// A response body: whole, or streamed chunk by chunk as the upstream produces it.
+pub enum ResponseBody {
+    Full(Bytes),
+    Stream(BoxStream<'static, Bytes>),
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(b) => write!(f, "Full({} bytes)", b.len()),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+/// The gateway: configuration, model catalog and the host's ports.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    catalog: RwLock<Arc<Catalog>>,
+    platform: Platform,
+}
+
+impl Inner {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Gateway {
+    /// A gateway serving the models listed in `config`. Providers without a `model:` list serve
+    /// nothing until `discover_models` has run.
+    pub fn new(config: Config, platform: Platform) -> Self {
+        let catalog = Catalog::new(&config, &HashMap::new());
+        Self { inner: Arc::new(Inner { config: Arc::new(config), catalog: RwLock::new(Arc::new(catalog)), platform }) }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether any provider asks for its model list to be discovered.
+    pub fn needs_discovery(&self) -> bool {
+        discovery::needed(&self.inner.config)
+    }
+
+    /// Fetches the model list of every provider without `model:`; returns one warning per
+    /// provider whose upstream could not say (that provider serves nothing until a restart).
+    pub async fn discover_models(&self) -> Vec<String> {
+        let (found, warnings) = discovery::discover(&self.inner.config, &self.inner.platform).await;
+        let catalog = Catalog::new(&self.inner.config, &found);
+        *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        warnings
+    }
+
+    /// Serves one request.
+    pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
+        let inner = &*self.inner;
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path();
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let result = match (path, &parts.method) {
+            ("/healthz" | "/health", _) => {
+                return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
+            }
+            ("/v1/models" | "/models", &Method::GET) => {
+                authenticate(&inner.config, &parts.headers).map(|client| models::list(inner, client))
+            }
+            ("/v1/models" | "/models", _) => Err(GatewayError::MethodNotAllowed(path.into(), "GET")),
+            ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {
+                match authenticate(&inner.config, &parts.headers) {
+                    Ok(client) => Ok(chat::serve(inner, client, body).await),
+                    Err(e) => Err(e),
+                }
+            }
+            ("/v1/chat/completions" | "/chat/completions", _) => {
+                Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
+            }
+            _ => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
+        };
+        result.unwrap_or_else(GatewayError::into_response)
+    }
+}

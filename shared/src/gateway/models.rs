@@ -1,0 +1,22 @@
+//! `GET /v1/models`: the models the calling key may use, in OpenAI's list shape.
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::json;
+
+use super::{Inner, ResponseBody};
+use crate::error::json_response;
+
+/// Fixed creation time reported for every model (clients only display it).
+const CREATED: u64 = 1_720_524_448;
+
+pub(super) fn list(inner: &Inner, client: usize) -> http::Response<ResponseBody> {
+    let catalog = inner.catalog();
+    let data: Vec<_> = catalog
+        .models_for(&inner.config, client)
+        .into_iter()
+        .map(|id| json!({ "id": id, "object": "model", "created": CREATED, "owned_by": "uni-api" }))
+        .collect();
+    let body = json!({ "object": "list", "data": data });
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}

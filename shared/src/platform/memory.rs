@@ -1,0 +1,99 @@
+//! `StateStore` kept in process memory: the native default and the Worker's stateless fallback.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::runtime::UnixMillis;
+use super::send::BoxFuture;
+use super::store::{StateStore, StoreError};
+use crate::scheduler::rate_window::{Admission, RateRule, RateWindow};
+
+/// In-memory state. Every operation holds the lock only for the arithmetic, never across I/O.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    windows: HashMap<String, RateWindow>,
+    cooldowns: HashMap<String, UnixMillis>,
+    cursors: HashMap<String, u64>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A poisoned lock only means another request panicked mid-update of plain counters;
+        // the numbers are still usable, so keep serving.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn admit<'a>(
+        &'a self,
+        key: &'a str,
+        rules: &'a [RateRule],
+        now: UnixMillis,
+    ) -> BoxFuture<'a, Result<Admission, StoreError>> {
+        let admission = self.with(|s| match s.windows.get_mut(key) {
+            Some(window) => window.admit(rules, now),
+            None => {
+                let mut window = RateWindow::default();
+                let admission = window.admit(rules, now);
+                s.windows.insert(key.to_owned(), window);
+                admission
+            }
+        });
+        Box::pin(std::future::ready(Ok(admission)))
+    }
+
+    fn cooldowns<'a>(
+        &'a self,
+        keys: &'a [String],
+        now: UnixMillis,
+    ) -> BoxFuture<'a, Result<Vec<Option<UnixMillis>>, StoreError>> {
+        let ends = self.with(|s| {
+            if s.cooldowns.is_empty() {
+                return vec![None; keys.len()];
+            }
+            s.cooldowns.retain(|_, until| *until > now);
+            keys.iter().map(|k| s.cooldowns.get(k).copied()).collect()
+        });
+        Box::pin(std::future::ready(Ok(ends)))
+    }
+
+    fn start_cooldown<'a>(
+        &'a self,
+        key: &'a str,
+        until: UnixMillis,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.with(|s| {
+            let entry = s.cooldowns.entry(key.to_owned()).or_insert(until);
+            if *entry < until {
+                *entry = until;
+            }
+        });
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn next_cursor<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let value = self.with(|s| match s.cursors.get_mut(key) {
+            Some(c) => {
+                let v = *c;
+                *c = c.wrapping_add(1);
+                v
+            }
+            None => {
+                s.cursors.insert(key.to_owned(), 1);
+                0
+            }
+        });
+        Box::pin(std::future::ready(Ok(value)))
+    }
+}

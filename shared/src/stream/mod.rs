@@ -1,0 +1,244 @@
+//! Streaming replies: one generic driver, and one translator per upstream dialect.
+//!
+//! ```text
+//! upstream bytes ─► SseDecoder ─► translator.on_event ─► data: frames ─► client
+//!                                  translator.finish at EOF, then data: [DONE]
+//! ```
+//! The driver owns the policy every dialect shares: idle timeouts, `[DONE]` only after a clean
+//! end, and an error event (never a fake `[DONE]`) when the upstream breaks, stalls or stops
+//! early. Translators are plain state machines fed one event at a time; they do no I/O.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+
+use crate::platform::{BoxFnOnce, BoxStream, ByteStream, MaybeSend, Runtime};
+use crate::sse::{encode_data, SseDecoder, SseEvent, DONE};
+use crate::usage::Usage;
+
+/// Whether the translator expects more events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The upstream sent its own terminal event.
+    Done,
+}
+
+/// Why a stream could not be completed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error("the upstream stream ended before the completion was finished")]
+    Truncated,
+    #[error("the upstream sent no data for {} s", .0.as_secs_f64())]
+    Idle(Duration),
+    #[error("the upstream connection broke: {0}")]
+    Transport(String),
+    #[error("the upstream sent a malformed event: {0}")]
+    Corrupt(String),
+    #[error("the upstream reported an error: {0}")]
+    Upstream(String),
+}
+
+impl StreamError {
+    /// Stable machine-readable code for the error event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Truncated => "stream_truncated",
+            Self::Idle(_) => "upstream_timeout",
+            Self::Transport(_) => "upstream_connection_error",
+            Self::Corrupt(_) => "upstream_malformed_event",
+            Self::Upstream(_) => "upstream_error",
+        }
+    }
+}
+
+/// One upstream dialect's stream re-expressed as OpenAI chat-completion chunks.
+pub trait StreamTranslator: MaybeSend + 'static {
+    /// Applies one event; pushes zero or more JSON chunk payloads (without `data: `) to `out`.
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError>;
+    /// Clean EOF without a terminal event: `Ok` only if the completion is known to be whole.
+    fn finish(&mut self) -> Result<(), StreamError>;
+    /// Usage reported so far.
+    fn usage(&self) -> Option<Usage>;
+}
+
+/// How a stream ended, for the request log and statistics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    Completed,
+    Failed(StreamError),
+    /// The client went away first; the upstream request was dropped with it.
+    Cancelled,
+}
+
+/// Reported once when the stream is over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamReport {
+    pub end: StreamEnd,
+    pub usage: Option<Usage>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Open,
+    Done,
+    Failed,
+}
+
+/// Drives one upstream stream through a translator.
+pub struct Driver<T: StreamTranslator> {
+    upstream: ByteStream,
+    decoder: SseDecoder,
+    translator: T,
+    runtime: Arc<dyn Runtime>,
+    idle_timeout: Duration,
+    queue: VecDeque<Bytes>,
+    events: Vec<SseEvent>,
+    payloads: Vec<Bytes>,
+    phase: Phase,
+    failure: Option<StreamError>,
+    on_end: Option<BoxFnOnce<StreamReport>>,
+}
+
+impl<T: StreamTranslator> Driver<T> {
+    pub fn new(upstream: ByteStream, translator: T, runtime: Arc<dyn Runtime>, idle_timeout: Duration) -> Self {
+        Self {
+            upstream,
+            decoder: SseDecoder::new(),
+            translator,
+            runtime,
+            idle_timeout,
+            queue: VecDeque::new(),
+            events: Vec::new(),
+            payloads: Vec::new(),
+            phase: Phase::Open,
+            failure: None,
+            on_end: None,
+        }
+    }
+
+    /// Called once with the outcome when the stream ends or is dropped.
+    pub fn on_end(&mut self, hook: BoxFnOnce<StreamReport>) {
+        self.on_end = Some(hook);
+    }
+
+    /// Reads until the first client frame is ready, without sending anything. An error here
+    /// means nothing has reached the client yet, so the caller may still fail over.
+    pub async fn prime(&mut self) -> Result<(), StreamError> {
+        while self.queue.is_empty() && self.phase == Phase::Open {
+            self.pull().await?;
+        }
+        Ok(())
+    }
+
+    /// The frames read so far but not yet sent.
+    pub fn pending(&self) -> impl Iterator<Item = &Bytes> {
+        self.queue.iter()
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.translator.usage()
+    }
+
+    /// The client-facing byte stream: frames as they are produced, then `[DONE]` or an error event.
+    pub fn into_stream(self) -> BoxStream<'static, Bytes> {
+        crate::platform::boxed_stream(futures_util::stream::unfold(self, |mut driver| async move {
+            driver.next_frame().await.map(|frame| (frame, driver))
+        }))
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.queue.pop_front() {
+                return Some(frame);
+            }
+            if self.phase != Phase::Open {
+                self.report();
+                return None;
+            }
+            if let Err(error) = self.pull().await {
+                self.queue.push_back(crate::error::stream_error_frame(&error));
+                self.failure = Some(error);
+                self.phase = Phase::Failed;
+            }
+        }
+    }
+
+    /// Reads one upstream chunk (bounded by the idle timeout) and translates what it completes.
+    async fn pull(&mut self) -> Result<(), StreamError> {
+        let next = self.upstream.next();
+        let timer = self.runtime.sleep(self.idle_timeout);
+        let chunk = match select(next, timer).await {
+            Either::Left((chunk, _)) => chunk,
+            Either::Right(_) => return Err(StreamError::Idle(self.idle_timeout)),
+        };
+        let events = &mut self.events;
+        let at_eof = match chunk {
+            Some(Ok(bytes)) => {
+                self.decoder.feed(&bytes, &mut |e| events.push(e));
+                false
+            }
+            Some(Err(e)) => return Err(StreamError::Transport(e.to_string())),
+            None => {
+                self.decoder.finish(&mut |e| events.push(e));
+                true
+            }
+        };
+        let mut events = std::mem::take(&mut self.events);
+        let result = self.translate(&mut events);
+        events.clear();
+        self.events = events;
+        result?;
+        if at_eof && self.phase == Phase::Open {
+            self.translator.finish()?;
+            self.complete();
+        }
+        Ok(())
+    }
+
+    fn translate(&mut self, events: &mut Vec<SseEvent>) -> Result<(), StreamError> {
+        for event in events.drain(..) {
+            if self.phase != Phase::Open {
+                break;
+            }
+            let flow = self.translator.on_event(&event, &mut self.payloads)?;
+            for payload in self.payloads.drain(..) {
+                self.queue.push_back(encode_data(&payload));
+            }
+            if flow == Flow::Done {
+                self.complete();
+            }
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self) {
+        self.queue.push_back(Bytes::from_static(DONE));
+        self.phase = Phase::Done;
+    }
+
+    fn report(&mut self) {
+        if let Some(hook) = self.on_end.take() {
+            let end = match (self.phase, self.failure.take()) {
+                (Phase::Done, _) => StreamEnd::Completed,
+                (_, Some(error)) => StreamEnd::Failed(error),
+                (_, None) => StreamEnd::Cancelled,
+            };
+            hook(StreamReport { end, usage: self.translator.usage() });
+        }
+    }
+}
+
+impl<T: StreamTranslator> Drop for Driver<T> {
+    fn drop(&mut self) {
+        if self.phase == Phase::Done && !self.queue.is_empty() {
+            // Dropped before the last frames went out: the client left.
+            self.phase = Phase::Open;
+        }
+        self.report();
+    }
+}
