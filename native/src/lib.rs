@@ -1,1 +1,92 @@
-//! placeholder
+//! uni-api as a native server: the axum/tokio shell around `uni_api_core::Gateway`.
+//!
+//! Invariant: no gateway logic lives here. This crate converts HTTP types, implements the core's
+//! ports (reqwest, tokio, an in-memory store) and finds the config text; the core decides the rest.
+
+pub mod config_source;
+pub mod http;
+pub mod runtime;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use axum::Router;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::net::TcpListener;
+use uni_api_core::platform::{MemoryStore, Platform};
+use uni_api_core::{Config, Gateway, GatewayError, ResponseBody, MAX_REQUEST_BODY_BYTES};
+
+/// The native ports: reqwest, the in-memory store and tokio.
+pub fn native_platform() -> Platform {
+    Platform {
+        http: Arc::new(http::ReqwestClient::new()),
+        store: Arc::new(MemoryStore::new()),
+        runtime: Arc::new(runtime::TokioRuntime),
+    }
+}
+
+/// Builds the gateway, discovering model lists first when the config asks for it.
+pub async fn build_gateway(config: Config, platform: Platform) -> Gateway {
+    let gateway = Gateway::new(config, platform);
+    if gateway.needs_discovery() {
+        for warning in gateway.discover_models().await {
+            tracing::warn!("{warning}");
+        }
+    }
+    gateway
+}
+
+/// One fallback handler: every path goes to the core, which routes and renders errors.
+pub fn router(gateway: Gateway) -> Router {
+    Router::new().fallback(handle).with_state(gateway)
+}
+
+async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let error = if is_length_limit(&e) {
+                GatewayError::PayloadTooLarge { limit: MAX_REQUEST_BODY_BYTES }
+            } else {
+                GatewayError::BadRequest(format!("could not read the request body: {e}"))
+            };
+            return into_axum(error.into_response());
+        }
+    };
+    let response = gateway.handle(::http::Request::from_parts(parts, bytes)).await;
+    into_axum(response)
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn into_axum(response: ::http::Response<ResponseBody>) -> Response {
+    response.map(|body| match body {
+        ResponseBody::Full(bytes) => Body::from(bytes),
+        ResponseBody::Stream(stream) => Body::from_stream(stream.map(Ok::<Bytes, Infallible>)),
+    })
+}
+
+/// Serves `gateway` on `listener` (with TCP_NODELAY on every connection) until `shutdown`.
+pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Without it small SSE frames wait for the peer's delayed ACK (up to 40 ms each).
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await
+}

@@ -1,1 +1,91 @@
-fn main() {}
+//! `uni-api`: run the gateway natively.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use uni_api_core::Config;
+use uni_api_native::{build_gateway, config_source, native_platform, serve};
+
+/// One OpenAI-compatible API over many LLM providers, configured by api.yaml.
+#[derive(Parser, Debug)]
+#[command(name = "uni-api", version, about)]
+struct Args {
+    /// Path of api.yaml (default: CONFIG_URL, else ./api.yaml).
+    #[arg(long, short = 'c')]
+    config: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, short = 'p', env = "PORT", default_value_t = 8000)]
+    port: u16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uni-api: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("uni-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let config_url = std::env::var("CONFIG_URL").ok();
+    let source = config_source::choose(args.config.as_deref(), config_url.as_deref());
+    let text = config_source::read(&source).await?;
+    let env = |name: &str| std::env::var(name).ok();
+    let config = Config::from_yaml_str(&text, &env).map_err(|e| format!("invalid config {source}: {e}"))?;
+    for warning in &config.warnings {
+        tracing::warn!("{source}: {warning}");
+    }
+    let providers = config.providers.len();
+    let keys = config.clients.len();
+    let gateway = build_gateway(config, native_platform()).await;
+
+    let ip: std::net::IpAddr = args.host.parse().map_err(|_| format!("--host {} is not an IP address", args.host))?;
+    let addr = SocketAddr::new(ip, args.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!("uni-api listening on http://{bound} ({providers} providers, {keys} client keys, config {source})");
+    serve(listener, gateway, shutdown_signal()).await.map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("uni-api stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM; in-flight requests then finish before the process exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

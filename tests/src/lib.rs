@@ -1,1 +1,129 @@
-//! placeholder
+//! Test harness: mock upstreams on 127.0.0.1 that record what they receive and misbehave on
+//! command, and the native gateway started on a real socket with a given `api.yaml`.
+
+pub mod mock;
+pub mod sse;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use uni_api_core::platform::{BoxFuture, Platform, Runtime, UnixMillis};
+use uni_api_core::Config;
+use uni_api_native::runtime::TokioRuntime;
+
+pub use mock::{Mock, Reply};
+
+/// The real runtime with a clock that tests can move forward (sleeps stay real).
+#[derive(Default)]
+pub struct ShiftedRuntime {
+    offset_ms: AtomicU64,
+}
+
+impl Runtime for ShiftedRuntime {
+    fn now(&self) -> UnixMillis {
+        UnixMillis(TokioRuntime.now().0 + self.offset_ms.load(Ordering::SeqCst))
+    }
+    fn random_u64(&self) -> u64 {
+        TokioRuntime.random_u64()
+    }
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        TokioRuntime.sleep(d)
+    }
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        TokioRuntime.spawn(task)
+    }
+}
+
+/// A gateway serving on 127.0.0.1 for one test.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    runtime: Arc<ShiftedRuntime>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl TestGateway {
+    /// Starts the gateway with `yaml` (panics on a config error: tests pass valid configs).
+    pub async fn start(yaml: &str) -> Self {
+        Self::start_with_env(yaml, &|_| None).await
+    }
+
+    pub async fn start_with_env(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let config = Config::from_yaml_str(yaml, env).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
+        let runtime = Arc::new(ShiftedRuntime::default());
+        let mut platform: Platform = uni_api_native::native_platform();
+        platform.runtime = runtime.clone();
+        let gateway = uni_api_native::build_gateway(config, platform).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(uni_api_native::serve(listener, gateway, async {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        Self { addr, http, runtime, _shutdown: tx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Moves the gateway's clock forward (cooldowns and rate windows see it; sleeps do not).
+    pub fn advance(&self, d: Duration) {
+        self.runtime.offset_ms.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// POSTs a chat completion as `key` and returns status, headers and JSON body.
+    pub async fn chat(&self, key: &str, body: Value) -> (u16, Value) {
+        let response = self.post("/v1/chat/completions", key, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).bearer_auth(key).send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+    }
+
+    /// Streams a chat completion and returns status and the raw SSE text.
+    pub async fn chat_stream(&self, key: &str, body: Value) -> (u16, String) {
+        let response = self.post("/v1/chat/completions", key, body).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+}
+
+/// A chat request body for `model`.
+pub fn chat_body(model: &str) -> Value {
+    serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] })
+}
+
+/// The same, streamed.
+pub fn stream_body(model: &str) -> Value {
+    let mut body = chat_body(model);
+    body["stream"] = Value::Bool(true);
+    body
+}
+
+/// The error code of an OpenAI-shaped error body.
+pub fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an OpenAI error: {body}"))
+}

@@ -1,0 +1,277 @@
+//! Config parsing: YAML in, validated meaning (or a path-precise error) out.
+
+use std::time::Duration;
+
+use super::*;
+use crate::adapters::Dialect;
+use crate::scheduler::rate_window::RateRule;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(yaml: &str) -> Result<Config, ConfigError> {
+    Config::from_yaml_str(yaml, &no_env)
+}
+
+fn err(yaml: &str) -> String {
+    parse(yaml).unwrap_err().to_string()
+}
+
+const MINIMAL: &str = "
+providers:
+  - provider: openai
+    base_url: https://api.openai.com/v1/chat/completions
+    api: sk-up
+api_keys:
+  - api: sk-client
+";
+
+#[test]
+fn the_minimal_readme_config_means_discover_and_allow_all() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.providers.len(), 1);
+    let p = &c.providers[0];
+    assert_eq!(p.name, "openai");
+    assert_eq!(p.dialect, Dialect::OpenAi);
+    assert_eq!(p.models, ModelSource::Discover);
+    assert_eq!(p.keys.len(), 1);
+    assert!(p.tools);
+    assert_eq!(p.key_schedule, KeySchedule::RoundRobin);
+    let k = &c.clients[0];
+    assert_eq!(k.rules, vec![ModelRule { target: RuleTarget::All, weight: None }]);
+    assert_eq!(k.scheduling, Scheduling::FixedPriority);
+    assert_eq!(k.auto_retry, AutoRetry::Enabled);
+    assert!(k.is_admin, "the first key is admin when no role says so");
+    assert_eq!(c.global.cooldown_period, Duration::from_secs(300));
+    assert_eq!(c.global.fallback_timeout, Duration::from_secs(100));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn the_advanced_readme_config_parses_with_its_meaning() {
+    let c = parse(
+        r#"
+providers:
+  - provider: provider_name
+    base_url: https://api.your.com/v1/chat/completions
+    api: sk-YgS6GTi0b4bEabc4C
+    model:
+      - gpt-4o
+      - claude-3-5-sonnet-20240620: claude-3-5-sonnet
+      - dall-e-3
+  - provider: gemini
+    base_url: https://generativelanguage.googleapis.com/v1beta
+    api: [AIzaSyAN2k6IRdgw123, AIzaSyAN2k6IRdgw456]
+    model: [gemini-1.5-pro]
+    tools: true
+    preferences:
+      api_key_rate_limit:
+        gemini-1.5-flash: 15/min,1500/day
+        default: 4/min
+      api_key_cooldown_period: 60
+      api_key_schedule_algorithm: fixed_priority
+      model_timeout: { gemini-1.5-pro: 10, default: 20 }
+      proxy: socks5://user:pass@127.0.0.1:1080
+      headers: { Custom-Header-1: Value-1 }
+  - provider: cloudflare
+    api: f42b3xxxxxxxxxxq4aoGAh
+    cf_account_id: 8ec0xxxxxxxxxxxxe721
+    model:
+      - '@cf/meta/llama-3.1-8b-instruct': llama-3.1-8b
+api_keys:
+  - api: sk-admin-key
+    model: [gpt-4o, claude-3-5-sonnet, gemini/*]
+    role: admin
+  - api: sk-second
+    model:
+      - provider_name/claude-3-5-sonnet
+      - <anthropic/claude-3-5-sonnet>
+      - sk-admin-key/*
+    preferences:
+      SCHEDULING_ALGORITHM: round_robin
+      AUTO_RETRY: 2
+      rate_limit: 15/min
+      ENABLE_MODERATION: true
+  - api: sk-weighted
+    model:
+      - gemini/*: 5
+      - provider_name/*: 3
+    preferences:
+      SCHEDULING_ALGORITHM: weighted_round_robin
+      AUTO_RETRY: false
+preferences:
+  model_timeout: { gpt-4o: 10, default: 30 }
+  cooldown_period: 0
+  error_triggers: [The bot's usage is covered by the developer]
+  proxy: http://127.0.0.1:3128
+"#,
+    )
+    .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let p0 = &c.providers[0];
+    assert_eq!(
+        p0.models,
+        ModelSource::Listed(vec![
+            ModelMapping { upstream: "gpt-4o".into(), alias: "gpt-4o".into() },
+            ModelMapping { upstream: "claude-3-5-sonnet-20240620".into(), alias: "claude-3-5-sonnet".into() },
+            ModelMapping { upstream: "dall-e-3".into(), alias: "dall-e-3".into() },
+        ])
+    );
+    let gem = &c.providers[1];
+    assert_eq!(gem.dialect, Dialect::Gemini);
+    assert_eq!(gem.keys.len(), 2);
+    assert_eq!(gem.key_cooldown, Duration::from_secs(60));
+    assert_eq!(gem.key_schedule, KeySchedule::FixedPriority);
+    let limits = gem.key_rate_limit.as_ref().unwrap();
+    assert_eq!(limits.lookup("gemini-1.5-flash-002").unwrap().len(), 2);
+    assert_eq!(limits.lookup("gemini-1.5-pro"), Some(&vec![RateRule { limit: 4, window_ms: 60_000 }]));
+    assert_eq!(gem.proxy.as_deref(), Some("socks5://user:pass@127.0.0.1:1080"));
+    assert_eq!(gem.headers.len(), 1);
+    assert_eq!(c.providers[2].dialect, Dialect::Cloudflare);
+
+    let admin = &c.clients[0];
+    assert!(admin.is_admin);
+    assert_eq!(admin.rules[2].target, RuleTarget::ProviderAll("gemini".into()));
+    let second = &c.clients[1];
+    assert!(!second.is_admin);
+    assert_eq!(second.role, "key2");
+    assert_eq!(
+        second.rules.iter().map(|r| r.target.clone()).collect::<Vec<_>>(),
+        vec![
+            RuleTarget::ProviderModel("provider_name".into(), "claude-3-5-sonnet".into()),
+            RuleTarget::Literal("anthropic/claude-3-5-sonnet".into()),
+            RuleTarget::ClientAll(0),
+        ]
+    );
+    assert_eq!(second.scheduling, Scheduling::RoundRobin);
+    assert_eq!(second.auto_retry, AutoRetry::Limit(2));
+    assert_eq!(second.auto_retry.max_attempts(), 3);
+    assert!(second.moderation);
+    assert!(second.rate_limit.is_some());
+    let weighted = &c.clients[2];
+    assert_eq!(weighted.rules[0].weight, Some(5));
+    assert_eq!(weighted.auto_retry, AutoRetry::Disabled);
+    assert_eq!(c.global.cooldown_period, Duration::ZERO);
+    assert_eq!(c.global.error_triggers.len(), 1);
+}
+
+#[test]
+fn timeouts_follow_the_documented_precedence() {
+    let c = parse(
+        "
+providers:
+  - provider: a
+    base_url: http://127.0.0.1:1/v1
+    model: [gpt-4o, o1-mini]
+    preferences: { model_timeout: { gpt-4o: 5, default: 7 } }
+  - provider: b
+    base_url: http://127.0.0.1:1/v1
+    model: [gpt-4o, o1-mini]
+api_keys: [{ api: k }]
+preferences:
+  model_timeout: { o1-mini: 30, gpt-4o: 11, default: 13 }
+",
+    )
+    .unwrap();
+    let (a, b) = (&c.providers[0], &c.providers[1]);
+    let secs = |d: Duration| d.as_secs();
+    assert_eq!(secs(c.timeout(a, "gpt-4o-2024-08-06", "gpt-4o-2024-08-06")), 5, "channel model (prefix)");
+    assert_eq!(secs(c.timeout(a, "o1-mini", "o1-mini")), 7, "channel default beats global model");
+    assert_eq!(secs(c.timeout(b, "o1-mini-2024", "o1-mini-2024")), 30, "global model");
+    assert_eq!(secs(c.timeout(b, "llama", "llama")), 13, "global default");
+    let env = |k: &str| (k == "TIMEOUT").then(|| "42".to_owned());
+    let c = Config::from_yaml_str("providers: []\napi_keys: [{api: k}]", &env).unwrap();
+    assert_eq!(c.global.fallback_timeout, Duration::from_secs(42));
+}
+
+#[test]
+fn env_vars_expand_with_defaults_and_warn_when_unset() {
+    let env = |k: &str| (k == "UPSTREAM_KEY").then(|| "sk-from-env".to_owned());
+    let c = Config::from_yaml_str(
+        "
+providers:
+  - provider: p
+    base_url: ${BASE:-http://127.0.0.1:9/v1}
+    api: ${UPSTREAM_KEY}
+    model: [m]
+api_keys: [{ api: '${CLIENT_KEY}x' }]
+",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.providers[0].base_url, "http://127.0.0.1:9/v1");
+    assert_eq!(c.providers[0].keys[0].expose(), "sk-from-env");
+    assert_eq!(c.clients[0].key.expose(), "x");
+    assert_eq!(c.warnings, vec!["environment variable CLIENT_KEY is not set; used an empty string".to_owned()]);
+}
+
+#[test]
+fn unknown_keys_are_warnings_with_their_path() {
+    let c = parse(
+        "
+providers:
+  - provider: p
+    base_url: http://127.0.0.1:9/v1
+    model: [m]
+    preferences: { post_body_parameter_overrides: { x: 1 } }
+api_keys: [{ api: k, colour: blue }]
+video_providers: []
+",
+    )
+    .unwrap();
+    assert_eq!(
+        c.warnings,
+        vec![
+            "providers[0].preferences.post_body_parameter_overrides: unknown key, ignored",
+            "api_keys[0].colour: unknown key, ignored",
+            "video_providers: unknown key, ignored",
+        ]
+    );
+}
+
+#[test]
+fn errors_name_the_key_path_and_the_reason() {
+    let base = "providers:\n  - provider: p\n    base_url: http://127.0.0.1:9/v1\n    model: [m]\n";
+    let cases = [
+        ("providers: []\napi_keys: []\n", "api_keys: at least one client key is required"),
+        ("", "(file): the configuration is empty"),
+        ("providers: [1, 2\n", "invalid YAML"),
+        ("providers:\n  - base_url: http://x/v1\napi_keys: [{api: k}]", "providers[0].provider: a provider name is required"),
+        ("providers:\n  - provider: p\napi_keys: [{api: k}]", "providers[0].base_url: an upstream URL is required"),
+        ("providers:\n  - provider: p\n    base_url: ftp://x\napi_keys: [{api: k}]", "providers[0].base_url: `ftp://x` must be an http:// or https:// URL"),
+        ("providers:\n  - provider: p\n    base_url: http://x\n    engine: bard\napi_keys: [{api: k}]", "providers[0].engine: unknown engine `bard`"),
+        ("providers:\n  - provider: p\n    base_url: http://x\n    tools: maybe\napi_keys: [{api: k}]", "providers[0].tools"),
+    ];
+    for (yaml, want) in cases {
+        let got = err(yaml);
+        assert!(got.contains(want), "for {yaml:?}\n got: {got}\nwant: {want}");
+    }
+    let with_prefs = |prefs: &str| format!("{base}    preferences: {prefs}\napi_keys: [{{api: k}}]");
+    assert!(err(&with_prefs("{ model_timeout: { m: ten } }")).starts_with("providers[0].preferences.model_timeout.m: `ten` is not a number"));
+    assert!(err(&with_prefs("{ api_key_rate_limit: 15/fortnight }")).starts_with("providers[0].preferences.api_key_rate_limit: unknown unit"));
+    assert!(err(&with_prefs("{ proxy: ftp://p }")).starts_with("providers[0].preferences.proxy"));
+    assert!(err(&with_prefs("{ api_key_schedule_algorithm: sometimes }")).contains("unknown algorithm `sometimes`"));
+    let key = |k: &str| format!("{base}api_keys:\n  - api: k\n{k}");
+    assert!(err(&key("    preferences: { SCHEDULING_ALGORITHM: best }")).starts_with("api_keys[0].preferences.SCHEDULING_ALGORITHM"));
+    assert!(err(&key("    preferences: { AUTO_RETRY: often }")).starts_with("api_keys[0].preferences.AUTO_RETRY"));
+    assert!(err(&key("    model: [{ p/*: 0 }]")).starts_with("api_keys[0].model[0]: a weight must be a positive"));
+    assert!(err(&format!("{base}api_keys: [{{api: k}}, {{api: k}}]")).starts_with("api_keys[1].api: this key is listed twice"));
+}
+
+#[test]
+fn errors_never_contain_secrets() {
+    let got = err("providers:\n  - provider: p\n    base_url: http://x\n    api: sk-secret-upstream\n    engine: bard\napi_keys: [{api: sk-secret-client}]");
+    assert!(!got.contains("sk-secret"), "{got}");
+    let c = parse("providers: []\napi_keys:\n  - api: sk-secret-client\n    model: [sk-secret-typo/*]").unwrap();
+    assert!(c.warnings.iter().all(|w| !w.contains("sk-secret")), "{:?}", c.warnings);
+    assert!(!format!("{:?}", c.clients[0]).contains("sk-secret-client"));
+}
+
+#[test]
+fn yaml_scalars_of_any_type_are_accepted_where_text_is_meant() {
+    let c = parse("providers:\n  - provider: 123\n    base_url: http://x/v1\n    api: 456\n    model: [7, '@cf/x': y]\napi_keys: [{api: 789}]").unwrap();
+    assert_eq!(c.providers[0].name, "123");
+    assert_eq!(c.providers[0].keys[0].expose(), "456");
+    assert_eq!(c.clients[0].key.expose(), "789");
+}
