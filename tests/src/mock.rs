@@ -253,6 +253,8 @@ fn async_stream(
                 None
             }
             End::Break => {
+                // Give the frames time to reach the wire before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 guard.finished = true;
                 Some((Err(std::io::Error::other("connection broken on purpose")), (frames, None, guard)))
             }
