@@ -29,6 +29,7 @@ impl Config {
         }
         let mut warnings = Vec::new();
         expand_env(&mut value, env, &mut warnings);
+        drop_null_keys(&mut value);
 
         let mut unknown = Vec::new();
         let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(ignored_path(&path));
@@ -397,6 +398,18 @@ fn proxy(url: &str, path: &str) -> Result<String, ConfigError> {
     match scheme.as_deref() {
         Some("http" | "https" | "socks5" | "socks5h") => Ok(url.to_owned()),
         _ => Err(ConfigError::invalid(path, "a proxy must be an http://, https://, socks5:// or socks5h:// URL")),
+    }
+}
+
+/// `preferences:` with nothing under it is YAML null; it means the same as leaving the key out.
+fn drop_null_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_null_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_keys),
+        _ => {}
     }
 }
 

@@ -275,3 +275,10 @@ fn yaml_scalars_of_any_type_are_accepted_where_text_is_meant() {
     assert_eq!(c.providers[0].keys[0].expose(), "456");
     assert_eq!(c.clients[0].key.expose(), "789");
 }
+
+#[test]
+fn empty_sections_mean_unset() {
+    let c = parse("providers:\n  - provider: p\n    base_url: http://x/v1\n    model: [m]\n    preferences:\napi_keys:\n  - api: k\n    preferences:\npreferences:\n").unwrap();
+    assert_eq!(c.global.cooldown_period, Duration::from_secs(300));
+    assert!(c.warnings.is_empty());
+}
