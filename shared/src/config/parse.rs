@@ -19,8 +19,11 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 impl Config {
     /// Parses and validates `api.yaml`. `env` resolves `${VAR}` / `${VAR:-default}` and `TIMEOUT`.
     pub fn from_yaml_str(text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-        let mut value: Value =
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        // YAML 1.2 booleans, as the original's ruamel.yaml reads them: a model named `n`, `no`
+        // or `on` stays a string.
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let mut value: Value = serde_saphyr::from_str_with_options(text, options)
+            .map_err(|e| ConfigError::Yaml(e.to_string()))?;
         if value.is_null() {
             return Err(ConfigError::invalid("(file)", "the configuration is empty"));
         }

@@ -282,3 +282,12 @@ fn empty_sections_mean_unset() {
     assert_eq!(c.global.cooldown_period, Duration::from_secs(300));
     assert!(c.warnings.is_empty());
 }
+
+#[test]
+fn yaml_1_2_booleans_keep_model_names_like_n_and_on_as_text() {
+    let c = parse("providers:\n  - provider: p\n    base_url: http://x/v1\n    model: [n, on, yes, off]\n    tools: false\napi_keys: [{api: k}]").unwrap();
+    let ModelSource::Listed(models) = &c.providers[0].models else { panic!() };
+    let names: Vec<&str> = models.iter().map(|m| m.alias.as_str()).collect();
+    assert_eq!(names, vec!["n", "on", "yes", "off"]);
+    assert!(!c.providers[0].tools);
+}
