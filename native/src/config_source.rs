@@ -38,12 +38,11 @@ pub async fn read(source: &Source) -> Result<String, String> {
         Source::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| format!("cannot read {path}: {e}")),
         Source::Url(url) => {
             crate::http::ReqwestClient::new();
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| e.to_string())?;
+            let client =
+                reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
             let shown = redact_url(url);
-            let response = client.get(url).send().await.map_err(|e| format!("cannot download {shown}: {}", e.without_url()))?;
+            let response =
+                client.get(url).send().await.map_err(|e| format!("cannot download {shown}: {}", e.without_url()))?;
             if !response.status().is_success() {
                 return Err(format!("cannot download {shown}: HTTP {}", response.status().as_u16()));
             }

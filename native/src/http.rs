@@ -33,7 +33,8 @@ impl ReqwestClient {
             .user_agent(concat!("uni-api/", env!("CARGO_PKG_VERSION")));
         builder = match proxy {
             Some(url) => builder.proxy(
-                reqwest::Proxy::all(url).map_err(|_| TransportError::new(TransportErrorKind::Other, "invalid proxy URL"))?,
+                reqwest::Proxy::all(url)
+                    .map_err(|_| TransportError::new(TransportErrorKind::Other, "invalid proxy URL"))?,
             ),
             // Upstreams are configured explicitly; ignore HTTP(S)_PROXY so behaviour does not
             // depend on the environment the binary happens to start in.
@@ -66,7 +67,8 @@ impl HttpClient for ReqwestClient {
             if let Some(headers) = builder.headers_mut() {
                 *headers = response.headers().clone();
             }
-            let body: ByteStream = Box::pin(response.bytes_stream().map(|chunk| chunk.map_err(|e| transport_error(&e))));
+            let body: ByteStream =
+                Box::pin(response.bytes_stream().map(|chunk| chunk.map_err(|e| transport_error(&e))));
             builder.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))
         })
     }

@@ -83,7 +83,11 @@ fn into_axum(response: ::http::Response<ResponseBody>) -> Response {
 }
 
 /// Serves `gateway` on `listener` (with TCP_NODELAY on every connection) until `shutdown`.
-pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         // Without it small SSE frames wait for the peer's delayed ACK (up to 40 ms each).
         let _ = tcp.set_nodelay(true);

@@ -9,6 +9,9 @@
 //! failure policy), `adapters` (provider wire formats), `sse` + `stream` (stream framing and
 //! translation), `gateway` (the pipeline), `error` (the one renderer), `platform` (the ports).
 
+// On wasm32 the ports are deliberately not `Send`: a Worker isolate has one thread.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
 pub mod adapters;
 pub mod config;
 pub mod error;

@@ -23,10 +23,7 @@ impl Usage {
         Some(Self {
             prompt_tokens,
             completion_tokens,
-            total_tokens: obj
-                .get("total_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(prompt_tokens + completion_tokens),
+            total_tokens: obj.get("total_tokens").and_then(Value::as_u64).unwrap_or(prompt_tokens + completion_tokens),
             cached_tokens: n(obj.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens"))),
             reasoning_tokens: n(obj.get("completion_tokens_details").and_then(|d| d.get("reasoning_tokens"))),
         })

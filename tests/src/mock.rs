@@ -153,9 +153,15 @@ async fn respond(reply: Reply, name: &str, request: &Value, cancelled: Arc<Atomi
             .header("content-type", content_type)
             .body(Body::from(body))
             .expect("response"),
-        Reply::Stream(frames) => sse(frames.into_iter().map(|(d, f)| (d, format!("data: {f}\n\n"))).collect(), End::Close, cancelled),
-        Reply::StreamThenBreak(frames) => sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Break, cancelled),
-        Reply::StreamThenHang(frames) => sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Hang, cancelled),
+        Reply::Stream(frames) => {
+            sse(frames.into_iter().map(|(d, f)| (d, format!("data: {f}\n\n"))).collect(), End::Close, cancelled)
+        }
+        Reply::StreamThenBreak(frames) => {
+            sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Break, cancelled)
+        }
+        Reply::StreamThenHang(frames) => {
+            sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Hang, cancelled)
+        }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             json_reply(500, &json!({}))
@@ -185,7 +191,11 @@ fn normal(name: &str, request: &Value, cancelled: Arc<AtomicUsize>) -> Response 
             frames.push(json!({"id": "chatcmpl-m", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}).to_string());
         }
         frames.push("[DONE]".into());
-        return sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Close, cancelled);
+        return sse(
+            frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(),
+            End::Close,
+            cancelled,
+        );
     }
     json_reply(
         200,
@@ -265,4 +275,3 @@ fn async_stream(
         }
     })
 }
-

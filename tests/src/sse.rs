@@ -28,8 +28,5 @@ pub fn ends_with_done(text: &str) -> bool {
 
 /// The concatenated `delta.content` of a stream.
 pub fn content(text: &str) -> String {
-    chunks(text)
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
-        .collect()
+    chunks(text).iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned)).collect()
 }

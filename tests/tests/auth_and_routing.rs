@@ -47,7 +47,8 @@ api_keys:
 #[tokio::test]
 async fn a_missing_or_unknown_key_gets_401_and_no_upstream_call() {
     let (a, b, gw) = two_providers().await;
-    let no_key = gw.http.post(gw.url("/v1/chat/completions")).body(chat_body("gpt-4o").to_string()).send().await.unwrap();
+    let no_key =
+        gw.http.post(gw.url("/v1/chat/completions")).body(chat_body("gpt-4o").to_string()).send().await.unwrap();
     assert_eq!(no_key.status(), 401);
     let body: serde_json::Value = no_key.json_body().await;
     assert_eq!(error_code(&body), "missing_api_key");
@@ -131,10 +132,15 @@ async fn models_lists_exactly_what_the_key_may_use() {
     let (_a, _b, gw) = two_providers().await;
     let ids = |body: serde_json::Value| -> Vec<String> {
         assert_eq!(body["object"], "list");
-        body["data"].as_array().unwrap().iter().map(|m| {
-            assert_eq!(m["object"], "model");
-            m["id"].as_str().unwrap().to_owned()
-        }).collect()
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["object"], "model");
+                m["id"].as_str().unwrap().to_owned()
+            })
+            .collect()
     };
     let (status, body) = gw.get("/v1/models", "sk-all").await;
     assert_eq!(status, 200);

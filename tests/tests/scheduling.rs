@@ -88,7 +88,8 @@ async fn upstream_keys_rotate_round_robin_by_default() {
     for _ in 0..2 {
         gw.chat("k", chat_body("n")).await;
     }
-    let keys: Vec<String> = up.chat_requests().iter().map(|r| r.header("authorization").unwrap().replace("Bearer ", "")).collect();
+    let keys: Vec<String> =
+        up.chat_requests().iter().map(|r| r.header("authorization").unwrap().replace("Bearer ", "")).collect();
     assert_eq!(keys, vec!["k1", "k2", "k3", "k1", "f1", "f1"]);
 }
 

@@ -115,7 +115,10 @@ async fn a_stream_that_breaks_mid_way_ends_with_an_error_event_not_done() {
 #[tokio::test]
 async fn a_stream_that_stops_without_finishing_is_reported_as_truncated() {
     let mock = Mock::start("up").await;
-    mock.script([Reply::Stream(vec![(Duration::ZERO, chunk("a", Value::Null)), (Duration::ZERO, chunk("b", Value::Null))])]);
+    mock.script([Reply::Stream(vec![
+        (Duration::ZERO, chunk("a", Value::Null)),
+        (Duration::ZERO, chunk("b", Value::Null)),
+    ])]);
     let gw = one(&mock, "").await;
     let (_, text) = gw.chat_stream("sk-k", stream_body("gpt-4o")).await;
     let last: Value = serde_json::from_str(data_lines(&text).last().unwrap()).unwrap();
@@ -176,7 +179,8 @@ async fn a_client_that_disconnects_cancels_the_upstream_request() {
 async fn base_url_may_be_a_v1_base_or_a_full_endpoint() {
     let mock = Mock::start("up").await;
     for base in [mock.base(), format!("{}/chat/completions", mock.base()), format!("{}/", mock.base())] {
-        let yaml = format!("providers:\n  - provider: up\n    base_url: {base}\n    model: [m]\napi_keys:\n  - api: k\n");
+        let yaml =
+            format!("providers:\n  - provider: up\n    base_url: {base}\n    model: [m]\napi_keys:\n  - api: k\n");
         let gw = TestGateway::start(&yaml).await;
         let (status, _) = gw.chat("k", chat_body("m")).await;
         assert_eq!(status, 200, "{base}");

@@ -42,25 +42,27 @@ impl Dialect {
         };
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
         let path = uri.path().trim_end_matches('/');
-        Ok(if (path.ends_with("/v1beta") || host == "generativelanguage.googleapis.com")
-            && !path.contains("/v1beta/openai")
-        {
-            Self::Gemini
-        } else if host.ends_with("aiplatform.googleapis.com") || path.contains("google-vertex-ai") {
-            Self::Vertex
-        } else if host.ends_with("azure.com") {
-            Self::Azure
-        } else if host == "api.cloudflare.com" {
-            Self::Cloudflare
-        } else if host == "api.anthropic.com" || path.ends_with("v1/messages") {
-            Self::Anthropic
-        } else if host == "api.cohere.com" {
-            Self::Cohere
-        } else if host == "openrouter.ai" {
-            Self::OpenRouter
-        } else {
-            Self::OpenAi
-        })
+        Ok(
+            if (path.ends_with("/v1beta") || host == "generativelanguage.googleapis.com")
+                && !path.contains("/v1beta/openai")
+            {
+                Self::Gemini
+            } else if host.ends_with("aiplatform.googleapis.com") || path.contains("google-vertex-ai") {
+                Self::Vertex
+            } else if host.ends_with("azure.com") {
+                Self::Azure
+            } else if host == "api.cloudflare.com" {
+                Self::Cloudflare
+            } else if host == "api.anthropic.com" || path.ends_with("v1/messages") {
+                Self::Anthropic
+            } else if host == "api.cohere.com" {
+                Self::Cohere
+            } else if host == "openrouter.ai" {
+                Self::OpenRouter
+            } else {
+                Self::OpenAi
+            },
+        )
     }
 
     fn from_engine(engine: &str) -> Result<Self, String> {
@@ -73,11 +75,9 @@ impl Dialect {
             "azure" => Self::Azure,
             "cohere" => Self::Cohere,
             "cloudflare" => Self::Cloudflare,
-            other => {
-                return Err(format!(
-                    "unknown engine `{other}` (use gpt, openrouter, claude, gemini, vertex, azure, cohere or cloudflare)"
-                ))
-            }
+            other => return Err(format!(
+                "unknown engine `{other}` (use gpt, openrouter, claude, gemini, vertex, azure, cohere or cloudflare)"
+            )),
         })
     }
 

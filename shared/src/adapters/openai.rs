@@ -9,8 +9,8 @@ use http::{HeaderValue, Method};
 use serde_json::{Map, Value};
 
 use crate::config::{Provider, Secret};
-use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::sse::SseEvent;
+use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 
 /// `base_url` may be a full `…/chat/completions` URL or a `…/v1` base.
@@ -29,7 +29,11 @@ pub fn chat_url(base_url: &str) -> String {
 pub fn models_url(base_url: &str) -> String {
     let base = base_url.trim_end_matches('/');
     let base = base.strip_suffix("/chat/completions").unwrap_or(base);
-    if has_path(base) { format!("{base}/models") } else { format!("{base}/v1/models") }
+    if has_path(base) {
+        format!("{base}/models")
+    } else {
+        format!("{base}/v1/models")
+    }
 }
 
 fn has_path(url: &str) -> bool {
@@ -98,11 +102,9 @@ pub fn parse_response(body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>)
 pub fn error_message(error: &Value) -> String {
     match error {
         Value::String(s) => s.clone(),
-        Value::Object(o) => o
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| error.to_string()),
+        Value::Object(o) => {
+            o.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| error.to_string())
+        }
         other => other.to_string(),
     }
 }
@@ -182,7 +184,11 @@ impl StreamTranslator for PassthroughTranslator {
     }
 
     fn finish(&mut self) -> Result<(), StreamError> {
-        if self.saw_finish { Ok(()) } else { Err(StreamError::Truncated) }
+        if self.saw_finish {
+            Ok(())
+        } else {
+            Err(StreamError::Truncated)
+        }
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -22,8 +22,8 @@ impl Config {
         // YAML 1.2 booleans, as the original's ruamel.yaml reads them: a model named `n`, `no`
         // or `on` stays a string.
         let options = serde_saphyr::options! { strict_booleans: true };
-        let mut value: Value = serde_saphyr::from_str_with_options(text, options)
-            .map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let mut value: Value =
+            serde_saphyr::from_str_with_options(text, options).map_err(|e| ConfigError::Yaml(e.to_string()))?;
         if value.is_null() {
             return Err(ConfigError::invalid("(file)", "the configuration is empty"));
         }
@@ -37,9 +37,8 @@ impl Config {
         let mut unknown = Vec::new();
         let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(ignored_path(&path));
         let ignored = serde_ignored::Deserializer::new(value, &mut on_unknown);
-        let raw: RawConfig = serde_path_to_error::deserialize(ignored).map_err(|e| {
-            ConfigError::invalid(error_path(e.path()), e.inner().to_string())
-        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(ignored)
+            .map_err(|e| ConfigError::invalid(error_path(e.path()), e.inner().to_string()))?;
         warnings.extend(unknown.into_iter().map(|p| format!("{p}: unknown key, ignored")));
 
         let fallback_timeout = match env("TIMEOUT").filter(|t| !t.trim().is_empty()) {
@@ -65,12 +64,8 @@ impl Builder {
             return Err(ConfigError::invalid("api_keys", "at least one client key is required"));
         }
         let global = self.global(raw.preferences, fallback_timeout)?;
-        let providers = raw
-            .providers
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| self.provider(i, p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let providers =
+            raw.providers.into_iter().enumerate().map(|(i, p)| self.provider(i, p)).collect::<Result<Vec<_>, _>>()?;
 
         let mut client_keys = Vec::with_capacity(raw.api_keys.len());
         for (i, key) in raw.api_keys.iter().enumerate() {
@@ -95,7 +90,11 @@ impl Builder {
         Ok(Config { providers, clients, global, warnings: self.warnings })
     }
 
-    fn global(&mut self, raw: RawGlobalPreferences, fallback_timeout: Duration) -> Result<GlobalPreferences, ConfigError> {
+    fn global(
+        &mut self,
+        raw: RawGlobalPreferences,
+        fallback_timeout: Duration,
+    ) -> Result<GlobalPreferences, ConfigError> {
         let path = "preferences";
         Ok(GlobalPreferences {
             model_timeout: timeout_table(&raw.model_timeout, &format!("{path}.model_timeout"))?,
@@ -132,10 +131,7 @@ impl Builder {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(k, v)| {
-                    scalar(v, &format!("{path}.api[{k}]"))
-                        .map(|s| Secret::new(s.unwrap_or_default()))
-                })
+                .map(|(k, v)| scalar(v, &format!("{path}.api[{k}]")).map(|s| Secret::new(s.unwrap_or_default())))
                 .collect::<Result<Vec<_>, _>>()?,
             other => vec![Secret::new(scalar(other, &format!("{path}.api"))?.unwrap_or_default())],
         };
@@ -162,9 +158,8 @@ impl Builder {
             Some("random") => KeySchedule::Random,
             Some("fixed_priority") => KeySchedule::FixedPriority,
             Some("smart_round_robin") => {
-                self.warnings.push(format!(
-                    "{ppath}.api_key_schedule_algorithm: smart_round_robin is served as round_robin"
-                ));
+                self.warnings
+                    .push(format!("{ppath}.api_key_schedule_algorithm: smart_round_robin is served as round_robin"));
                 KeySchedule::RoundRobin
             }
             Some(other) => {
@@ -209,10 +204,9 @@ impl Builder {
                     let (text, weight) = match entry {
                         Value::Object(map) if map.len() == 1 => {
                             let (k, v) = map.iter().next().expect("one entry");
-                            let weight = v
-                                .as_u64()
-                                .filter(|w| *w > 0 && *w <= u32::MAX as u64)
-                                .ok_or_else(|| ConfigError::invalid(&rpath, "a weight must be a positive whole number"))?;
+                            let weight = v.as_u64().filter(|w| *w > 0 && *w <= u32::MAX as u64).ok_or_else(|| {
+                                ConfigError::invalid(&rpath, "a weight must be a positive whole number")
+                            })?;
                             (k.clone(), Some(weight as u32))
                         }
                         other => (
@@ -249,11 +243,21 @@ impl Builder {
             Value::Number(n) => match n.as_u64() {
                 Some(0) => AutoRetry::Disabled,
                 Some(n) => AutoRetry::Limit(n.min(u32::MAX as u64) as u32),
-                None => return Err(ConfigError::invalid(format!("{ppath}.AUTO_RETRY"), "expected true, false or a number of retries")),
+                None => {
+                    return Err(ConfigError::invalid(
+                        format!("{ppath}.AUTO_RETRY"),
+                        "expected true, false or a number of retries",
+                    ))
+                }
             },
             Value::String(s) if s.eq_ignore_ascii_case("true") => AutoRetry::Enabled,
             Value::String(s) if s.eq_ignore_ascii_case("false") => AutoRetry::Disabled,
-            _ => return Err(ConfigError::invalid(format!("{ppath}.AUTO_RETRY"), "expected true, false or a number of retries")),
+            _ => {
+                return Err(ConfigError::invalid(
+                    format!("{ppath}.AUTO_RETRY"),
+                    "expected true, false or a number of retries",
+                ))
+            }
         };
         let role = raw.role.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| format!("key{}", i + 1));
         Ok(ClientKey {
@@ -336,7 +340,11 @@ fn timeout_table(value: &Value, path: &str) -> Result<ModelTable<Duration>, Conf
                 if d.is_zero() {
                     return Err(ConfigError::invalid(format!("{path}.{k}"), "a timeout must be more than 0 seconds"));
                 }
-                if k == "default" { default = Some(d) } else { entries.push((k.clone(), d)) }
+                if k == "default" {
+                    default = Some(d)
+                } else {
+                    entries.push((k.clone(), d))
+                }
             }
             Ok(ModelTable::new(entries, default))
         }
@@ -356,7 +364,11 @@ fn limit_table(value: &Value, path: &str) -> Result<Option<ModelTable<Vec<RateRu
             let mut default = None;
             for (k, v) in map {
                 let rules = parse(v, &format!("{path}.{k}"))?;
-                if k == "default" { default = Some(rules) } else { entries.push((k.clone(), rules)) }
+                if k == "default" {
+                    default = Some(rules)
+                } else {
+                    entries.push((k.clone(), rules))
+                }
             }
             Ok(Some(ModelTable::new(entries, default)))
         }
@@ -445,7 +457,9 @@ fn expand_str(s: &str, env: EnvLookup<'_>, warnings: &mut Vec<String>) -> String
         match (env(name.trim()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => warnings.push(format!("environment variable {} is not set; used an empty string", name.trim())),
+            (None, None) => {
+                warnings.push(format!("environment variable {} is not set; used an empty string", name.trim()))
+            }
         }
         rest = &after[end + 1..];
     }
@@ -460,9 +474,15 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
         Path::Map { parent, key } => {
             let p = ignored_path(parent);
-            if p.is_empty() { key.to_string() } else { format!("{p}.{key}") }
+            if p.is_empty() {
+                key.to_string()
+            } else {
+                format!("{p}.{key}")
+            }
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => ignored_path(parent),
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
     }
 }
 
@@ -487,5 +507,9 @@ fn error_path(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => out.push_str(".?"),
         }
     }
-    if out.is_empty() { "(file)".into() } else { out }
+    if out.is_empty() {
+        "(file)".into()
+    } else {
+        out
+    }
 }

@@ -237,26 +237,42 @@ fn errors_name_the_key_path_and_the_reason() {
         ("providers: []\napi_keys: []\n", "api_keys: at least one client key is required"),
         ("", "(file): the configuration is empty"),
         ("providers: [1, 2\n", "invalid YAML"),
-        ("providers:\n  - base_url: http://x/v1\napi_keys: [{api: k}]", "providers[0].provider: a provider name is required"),
+        (
+            "providers:\n  - base_url: http://x/v1\napi_keys: [{api: k}]",
+            "providers[0].provider: a provider name is required",
+        ),
         ("providers:\n  - provider: p\napi_keys: [{api: k}]", "providers[0].base_url: an upstream URL is required"),
-        ("providers:\n  - provider: p\n    base_url: ftp://x\napi_keys: [{api: k}]", "providers[0].base_url: `ftp://x` must be an http:// or https:// URL"),
-        ("providers:\n  - provider: p\n    base_url: http://x\n    engine: bard\napi_keys: [{api: k}]", "providers[0].engine: unknown engine `bard`"),
-        ("providers:\n  - provider: p\n    base_url: http://x\n    tools: maybe\napi_keys: [{api: k}]", "providers[0].tools"),
+        (
+            "providers:\n  - provider: p\n    base_url: ftp://x\napi_keys: [{api: k}]",
+            "providers[0].base_url: `ftp://x` must be an http:// or https:// URL",
+        ),
+        (
+            "providers:\n  - provider: p\n    base_url: http://x\n    engine: bard\napi_keys: [{api: k}]",
+            "providers[0].engine: unknown engine `bard`",
+        ),
+        (
+            "providers:\n  - provider: p\n    base_url: http://x\n    tools: maybe\napi_keys: [{api: k}]",
+            "providers[0].tools",
+        ),
     ];
     for (yaml, want) in cases {
         let got = err(yaml);
         assert!(got.contains(want), "for {yaml:?}\n got: {got}\nwant: {want}");
     }
     let with_prefs = |prefs: &str| format!("{base}    preferences: {prefs}\napi_keys: [{{api: k}}]");
-    assert!(err(&with_prefs("{ model_timeout: { m: ten } }")).starts_with("providers[0].preferences.model_timeout.m: `ten` is not a number"));
-    assert!(err(&with_prefs("{ api_key_rate_limit: 15/fortnight }")).starts_with("providers[0].preferences.api_key_rate_limit: unknown unit"));
+    assert!(err(&with_prefs("{ model_timeout: { m: ten } }"))
+        .starts_with("providers[0].preferences.model_timeout.m: `ten` is not a number"));
+    assert!(err(&with_prefs("{ api_key_rate_limit: 15/fortnight }"))
+        .starts_with("providers[0].preferences.api_key_rate_limit: unknown unit"));
     assert!(err(&with_prefs("{ proxy: ftp://p }")).starts_with("providers[0].preferences.proxy"));
     assert!(err(&with_prefs("{ api_key_schedule_algorithm: sometimes }")).contains("unknown algorithm `sometimes`"));
     let key = |k: &str| format!("{base}api_keys:\n  - api: k\n{k}");
-    assert!(err(&key("    preferences: { SCHEDULING_ALGORITHM: best }")).starts_with("api_keys[0].preferences.SCHEDULING_ALGORITHM"));
+    assert!(err(&key("    preferences: { SCHEDULING_ALGORITHM: best }"))
+        .starts_with("api_keys[0].preferences.SCHEDULING_ALGORITHM"));
     assert!(err(&key("    preferences: { AUTO_RETRY: often }")).starts_with("api_keys[0].preferences.AUTO_RETRY"));
     assert!(err(&key("    model: [{ p/*: 0 }]")).starts_with("api_keys[0].model[0]: a weight must be a positive"));
-    assert!(err(&format!("{base}api_keys: [{{api: k}}, {{api: k}}]")).starts_with("api_keys[1].api: this key is listed twice"));
+    assert!(err(&format!("{base}api_keys: [{{api: k}}, {{api: k}}]"))
+        .starts_with("api_keys[1].api: this key is listed twice"));
 }
 
 #[test]

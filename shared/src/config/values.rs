@@ -77,11 +77,7 @@ impl<T> ModelTable<T> {
         if let Some((_, v)) = self.entries.iter().find(|(k, _)| *k == model) {
             return Some(v);
         }
-        self.entries
-            .iter()
-            .filter(|(k, _)| model.starts_with(k.as_str()))
-            .max_by_key(|(k, _)| k.len())
-            .map(|(_, v)| v)
+        self.entries.iter().filter(|(k, _)| model.starts_with(k.as_str())).max_by_key(|(k, _)| k.len()).map(|(_, v)| v)
     }
 
     pub fn default_value(&self) -> Option<&T> {
@@ -99,13 +95,9 @@ impl<T> ModelTable<T> {
 pub fn parse_rate_limit(text: &str) -> Result<Vec<RateRule>, String> {
     let mut rules = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (count, unit) = part
-            .split_once('/')
-            .ok_or_else(|| format!("`{part}` is not of the form COUNT/UNIT, e.g. 15/min"))?;
-        let limit: u32 = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{count}` in `{part}` is not a whole number"))?;
+        let (count, unit) =
+            part.split_once('/').ok_or_else(|| format!("`{part}` is not of the form COUNT/UNIT, e.g. 15/min"))?;
+        let limit: u32 = count.trim().parse().map_err(|_| format!("`{count}` in `{part}` is not a whole number"))?;
         let unit = unit.trim().to_ascii_lowercase();
         let seconds: u64 = match unit.trim_end_matches('s') {
             "" | "sec" | "second" => 1,
@@ -141,10 +133,7 @@ mod tests {
         let rules = parse_rate_limit("15/min, 1500/day").unwrap();
         assert_eq!(
             rules,
-            vec![
-                RateRule { limit: 15, window_ms: 60_000 },
-                RateRule { limit: 1500, window_ms: 86_400_000 }
-            ]
+            vec![RateRule { limit: 15, window_ms: 60_000 }, RateRule { limit: 1500, window_ms: 86_400_000 }]
         );
         for (text, ms) in [
             ("1/s", 1_000),

@@ -74,14 +74,10 @@ fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {
         return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
     }
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let wants_usage = body
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let has_tools = ["tools", "functions"]
-        .iter()
-        .any(|k| body.get(*k).and_then(Value::as_array).is_some_and(|t| !t.is_empty()));
+    let wants_usage =
+        body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    let has_tools =
+        ["tools", "functions"].iter().any(|k| body.get(*k).and_then(Value::as_array).is_some_and(|t| !t.is_empty()));
     Ok(ChatRequest { body, model, stream, wants_usage, has_tools })
 }
 
@@ -98,9 +94,16 @@ async fn route(
 
     for (scope, table) in [("global", config.global.rate_limit.as_ref()), ("client", key.rate_limit.as_ref())] {
         if let Some(rules) = table.and_then(|t| t.lookup(model)) {
-            let id = if scope == "global" { format!("rate:global:{model}") } else { format!("rate:client#{client}:{model}") };
+            let id = if scope == "global" {
+                format!("rate:global:{model}")
+            } else {
+                format!("rate:client#{client}:{model}")
+            };
             if let Admission::Limited { retry_after_ms } = admit(inner, &id, rules, now).await {
-                return Err(GatewayError::RateLimited { model: model.into(), retry_after_secs: retry_after_ms.div_ceil(1000).max(1) });
+                return Err(GatewayError::RateLimited {
+                    model: model.into(),
+                    retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+                });
             }
         }
     }
@@ -127,7 +130,15 @@ async fn route(
     let ordered = order_candidates(candidates, key.scheduling, cursor, inner.platform.runtime.random_u64());
     let ordered = skip_cooling(inner, ordered, now).await;
 
-    let mut run = Run { inner, request, now, max_attempts: key.auto_retry.max_attempts(), made: 0, failures: Vec::new(), attempts: Vec::new() };
+    let mut run = Run {
+        inner,
+        request,
+        now,
+        max_attempts: key.auto_retry.max_attempts(),
+        made: 0,
+        failures: Vec::new(),
+        attempts: Vec::new(),
+    };
     for candidate in &ordered {
         if run.made >= run.max_attempts {
             break;
@@ -153,7 +164,8 @@ async fn route(
 /// Drops channels that are cooling down. When all of them are, keeps them all, earliest
 /// recovery first: one blip on a one-channel setup must not lock everyone out for minutes.
 async fn skip_cooling(inner: &Inner, ordered: Vec<Candidate>, now: UnixMillis) -> Vec<Candidate> {
-    let ids: Vec<String> = ordered.iter().map(|c| channel_id(&inner.config.providers[c.provider], &c.upstream)).collect();
+    let ids: Vec<String> =
+        ordered.iter().map(|c| channel_id(&inner.config.providers[c.provider], &c.upstream)).collect();
     let ends = inner.platform.store.cooldowns(&ids, now).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cooldown state unavailable; trying every channel");
         vec![None; ids.len()]
@@ -236,7 +248,8 @@ impl Run<'_> {
         }
         let key_rules = provider.key_rate_limit.as_ref().and_then(|t| t.lookup(&candidate.upstream));
         let mut limited = 0;
-        let slots: Vec<Option<usize>> = if provider.keys.is_empty() { vec![None] } else { keys.into_iter().map(Some).collect() };
+        let slots: Vec<Option<usize>> =
+            if provider.keys.is_empty() { vec![None] } else { keys.into_iter().map(Some).collect() };
         let slot_count = slots.len();
         for slot in slots {
             if self.made >= self.max_attempts {
@@ -327,7 +340,12 @@ impl Run<'_> {
     }
 
     /// One upstream call, bounded by the model's timeout until the reply is committed.
-    async fn attempt(&self, provider: &Provider, key: Option<&Secret>, candidate: &Candidate) -> Result<Reply, AttemptError> {
+    async fn attempt(
+        &self,
+        provider: &Provider,
+        key: Option<&Secret>,
+        candidate: &Candidate,
+    ) -> Result<Reply, AttemptError> {
         let config = &*self.inner.config;
         let runtime = &self.inner.platform.runtime;
         let request = self.request;
@@ -346,7 +364,12 @@ impl Run<'_> {
         }
     }
 
-    async fn exchange(&self, upstream_request: http::Request<Bytes>, options: SendOptions, timeout: Duration) -> Result<Reply, AttemptError> {
+    async fn exchange(
+        &self,
+        upstream_request: http::Request<Bytes>,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Reply, AttemptError> {
         let inner = self.inner;
         let request = self.request;
         let triggers = &inner.config.global.error_triggers;
@@ -391,8 +414,11 @@ impl Run<'_> {
                 passthrough: None,
             });
         }
-        let (body, usage) = openai::parse_response(&body, &request.model)
-            .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        let (body, usage) = openai::parse_response(&body, &request.model).map_err(|reason| AttemptError {
+            failure: Failure::BadResponse,
+            reason,
+            passthrough: None,
+        })?;
         Ok(Reply::Full { body, usage })
     }
 }
@@ -407,7 +433,12 @@ fn request_error(error: AttemptError, channel: &str) -> GatewayError {
     GatewayError::Upstream {
         status,
         message: format!("the upstream rejected the request: {message}"),
-        attempts: vec![Attempt { channel: channel.into(), key_number: None, status: Some(status.as_u16()), reason: error.reason }],
+        attempts: vec![Attempt {
+            channel: channel.into(),
+            key_number: None,
+            status: Some(status.as_u16()),
+            reason: error.reason,
+        }],
     }
 }
 
@@ -466,10 +497,21 @@ fn quote(body: &[u8]) -> String {
 
 fn fmt_secs(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s.fract() == 0.0 { format!("{s:.0}") } else { format!("{s}") }
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
 }
 
-fn log_success(inner: &Inner, key: &ClientKey, request: &ChatRequest, candidate: &Candidate, run: &Run<'_>, success: &mut Success) {
+fn log_success(
+    inner: &Inner,
+    key: &ClientKey,
+    request: &ChatRequest,
+    candidate: &Candidate,
+    run: &Run<'_>,
+    success: &mut Success,
+) {
     let config: &Config = &inner.config;
     let channel = format!("{}/{}", config.providers[candidate.provider].name, candidate.upstream);
     let first_byte_ms = inner.platform.runtime.now().0.saturating_sub(run.now.0);

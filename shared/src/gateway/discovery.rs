@@ -48,9 +48,8 @@ async fn discover_one(config: &Config, provider: &Provider, platform: &Platform)
     if !provider.dialect.is_supported() {
         return Err(format!("model discovery for {} upstreams is not supported yet", provider.dialect.name()));
     }
-    let mut request = http::Request::get(openai::models_url(&provider.base_url))
-        .body(Bytes::new())
-        .map_err(|e| e.to_string())?;
+    let mut request =
+        http::Request::get(openai::models_url(&provider.base_url)).body(Bytes::new()).map_err(|e| e.to_string())?;
     if let Some(key) = provider.keys.first().filter(|k| !k.expose().is_empty()) {
         let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
             .map_err(|_| "the upstream key is not a valid header value".to_owned())?;

@@ -68,11 +68,7 @@ impl StateStore for MemoryStore {
         Box::pin(std::future::ready(Ok(ends)))
     }
 
-    fn start_cooldown<'a>(
-        &'a self,
-        key: &'a str,
-        until: UnixMillis,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn start_cooldown<'a>(&'a self, key: &'a str, until: UnixMillis) -> BoxFuture<'a, Result<(), StoreError>> {
         self.with(|s| {
             let entry = s.cooldowns.entry(key.to_owned()).or_insert(until);
             if *entry < until {

@@ -26,11 +26,7 @@ pub trait StateStore: MaybeSend + MaybeSync {
     ) -> BoxFuture<'a, Result<Vec<Option<UnixMillis>>, StoreError>>;
 
     /// Benches `key` until `until` (a later end wins over an earlier one).
-    fn start_cooldown<'a>(
-        &'a self,
-        key: &'a str,
-        until: UnixMillis,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn start_cooldown<'a>(&'a self, key: &'a str, until: UnixMillis) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Returns the cursor for `key` and advances it by one (starts at 0).
     fn next_cursor<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;

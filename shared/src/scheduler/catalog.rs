@@ -48,7 +48,9 @@ impl Catalog {
                     ModelSource::Listed(list) => list.clone(),
                     ModelSource::Discover => discovered
                         .get(&i)
-                        .map(|ids| ids.iter().map(|id| ModelMapping { upstream: id.clone(), alias: id.clone() }).collect())
+                        .map(|ids| {
+                            ids.iter().map(|id| ModelMapping { upstream: id.clone(), alias: id.clone() }).collect()
+                        })
                         .unwrap_or_default(),
                 };
                 let mut by_alias = HashMap::with_capacity(mappings.len());

@@ -37,7 +37,7 @@ impl Failure {
     pub fn from_status(status: StatusCode) -> Self {
         match status.as_u16() {
             429 => Self::RateLimited,
-            401 | 402 | 403 => Self::Credential(status),
+            401..=403 => Self::Credential(status),
             404 | 408 | 409 | 425 => Self::Upstream(status),
             400..=499 => Self::Request(status),
             _ => Self::Upstream(status),
@@ -82,7 +82,10 @@ pub fn final_status(failures: &[Failure]) -> StatusCode {
         return StatusCode::GATEWAY_TIMEOUT;
     }
     if let Failure::Upstream(s) = failures[0] {
-        if s.is_server_error() && failures.iter().all(|f| *f == Failure::Upstream(s)) && s != StatusCode::INTERNAL_SERVER_ERROR {
+        if s.is_server_error()
+            && failures.iter().all(|f| *f == Failure::Upstream(s))
+            && s != StatusCode::INTERNAL_SERVER_ERROR
+        {
             return s;
         }
     }

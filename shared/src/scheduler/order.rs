@@ -23,7 +23,12 @@ impl Scheduling {
 /// * `lottery`: the first choice is drawn at random in proportion to the weights.
 ///
 /// Without weights, the weighted algorithms behave as `round_robin` and `random`.
-pub fn order_candidates(mut candidates: Vec<Candidate>, scheduling: Scheduling, cursor: u64, random: u64) -> Vec<Candidate> {
+pub fn order_candidates(
+    mut candidates: Vec<Candidate>,
+    scheduling: Scheduling,
+    cursor: u64,
+    random: u64,
+) -> Vec<Candidate> {
     let n = candidates.len();
     if n <= 1 {
         return candidates;
@@ -117,7 +122,11 @@ fn reduce(weights: &[u64]) -> Vec<u64> {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Fisher–Yates driven by splitmix64 from one seed.
@@ -146,9 +155,7 @@ mod tests {
     }
 
     fn firsts(scheduling: Scheduling, weights: &[Option<u32>], rounds: u64, random: impl Fn(u64) -> u64) -> Vec<usize> {
-        (0..rounds)
-            .map(|r| order_candidates(cands(weights), scheduling, r, random(r))[0].provider)
-            .collect()
+        (0..rounds).map(|r| order_candidates(cands(weights), scheduling, r, random(r))[0].provider).collect()
     }
 
     #[test]
@@ -163,8 +170,10 @@ mod tests {
     #[test]
     fn round_robin_rotates_and_keeps_the_rest_as_failover() {
         assert_eq!(firsts(Scheduling::RoundRobin, &[None, None, None], 6, |_| 0), vec![0, 1, 2, 0, 1, 2]);
-        let order: Vec<usize> =
-            order_candidates(cands(&[None, None, None]), Scheduling::RoundRobin, 1, 0).iter().map(|c| c.provider).collect();
+        let order: Vec<usize> = order_candidates(cands(&[None, None, None]), Scheduling::RoundRobin, 1, 0)
+            .iter()
+            .map(|c| c.provider)
+            .collect();
         assert_eq!(order, vec![1, 2, 0]);
     }
 
@@ -181,10 +190,11 @@ mod tests {
 
     #[test]
     fn unweighted_candidates_are_failover_for_weighted_algorithms() {
-        let order: Vec<usize> = order_candidates(cands(&[None, Some(1), Some(1)]), Scheduling::WeightedRoundRobin, 1, 0)
-            .iter()
-            .map(|c| c.provider)
-            .collect();
+        let order: Vec<usize> =
+            order_candidates(cands(&[None, Some(1), Some(1)]), Scheduling::WeightedRoundRobin, 1, 0)
+                .iter()
+                .map(|c| c.provider)
+                .collect();
         assert_eq!(order, vec![2, 1, 0]);
     }
 
@@ -198,8 +208,10 @@ mod tests {
     fn random_is_a_permutation_that_depends_on_the_seed() {
         let mut seen = std::collections::HashSet::new();
         for seed in 0..50 {
-            let mut order: Vec<usize> =
-                order_candidates(cands(&[None, None, None]), Scheduling::Random, 0, seed).iter().map(|c| c.provider).collect();
+            let mut order: Vec<usize> = order_candidates(cands(&[None, None, None]), Scheduling::Random, 0, seed)
+                .iter()
+                .map(|c| c.provider)
+                .collect();
             seen.insert(order.clone());
             order.sort_unstable();
             assert_eq!(order, vec![0, 1, 2]);

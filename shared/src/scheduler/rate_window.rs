@@ -21,7 +21,9 @@ pub struct RateRule {
 pub enum Admission {
     Admitted,
     /// Over a limit; the earliest time a retry could pass, in milliseconds from now.
-    Limited { retry_after_ms: u64 },
+    Limited {
+        retry_after_ms: u64,
+    },
 }
 
 /// The counters behind one limited key (one client key and model, or one upstream key and model).
@@ -58,13 +60,10 @@ impl RateWindow {
 
     /// A config reload may change the rules; counters of changed rules start afresh.
     fn sync_rules(&mut self, rules: &[RateRule]) {
-        let same = self.counters.len() == rules.len()
-            && self.counters.iter().zip(rules).all(|(c, r)| c.rule == *r);
+        let same = self.counters.len() == rules.len() && self.counters.iter().zip(rules).all(|(c, r)| c.rule == *r);
         if !same {
-            self.counters = rules
-                .iter()
-                .map(|&rule| Counter { rule, window_start: 0, previous: 0, current: 0 })
-                .collect();
+            self.counters =
+                rules.iter().map(|&rule| Counter { rule, window_start: 0, previous: 0, current: 0 }).collect();
         }
     }
 }

@@ -154,7 +154,10 @@ mod tests {
 
     #[test]
     fn handles_crlf_and_lone_cr_line_endings() {
-        assert_eq!(decode_chunks(&[b"data: a\r\n\r\ndata: b\r\rdata:c\n\n"]), vec![ev(None, "a"), ev(None, "b"), ev(None, "c")]);
+        assert_eq!(
+            decode_chunks(&[b"data: a\r\n\r\ndata: b\r\rdata:c\n\n"]),
+            vec![ev(None, "a"), ev(None, "b"), ev(None, "c")]
+        );
         assert_eq!(decode_chunks(&[b"data: a\r", b"\n\r", b"\n"]), vec![ev(None, "a")]);
     }
 
