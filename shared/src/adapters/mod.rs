@@ -75,9 +75,11 @@ impl Dialect {
             "azure" => Self::Azure,
             "cohere" => Self::Cohere,
             "cloudflare" => Self::Cloudflare,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown engine `{other}` (use gpt, openrouter, claude, gemini, vertex, azure, cohere or cloudflare)"
-            )),
+            ))
+            }
         })
     }
 

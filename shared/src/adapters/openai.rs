@@ -49,17 +49,7 @@ pub fn build_request(
     upstream_model: &str,
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
-    let mut body = body.clone();
-    body.insert("model".into(), Value::String(upstream_model.to_owned()));
-    if stream {
-        // Ask for the final usage chunk so usage is always recorded; the translator forwards it
-        // only when the client asked for it.
-        let options = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(options) = options {
-            options.insert("include_usage".into(), Value::Bool(true));
-        }
-    }
-    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec(&UpstreamBody { body, model: upstream_model, stream }).map_err(|e| e.to_string())?;
     let mut builder = http::Request::builder()
         .method(Method::POST)
         .uri(chat_url(&provider.base_url))
@@ -77,6 +67,42 @@ pub fn build_request(
         request.headers_mut().insert(name.clone(), value.clone());
     }
     Ok(request)
+}
+
+/// The client's body as the upstream must see it, serialized without copying the client's map:
+/// `model` becomes the upstream id and, on streams, `stream_options.include_usage` is set so
+/// usage is always recorded (the translator forwards it only if the client asked).
+struct UpstreamBody<'a> {
+    body: &'a Map<String, Value>,
+    model: &'a str,
+    stream: bool,
+}
+
+impl serde::Serialize for UpstreamBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let mut options_seen = false;
+        for (key, value) in self.body {
+            match key.as_str() {
+                "model" => map.serialize_entry(key, self.model)?,
+                "stream_options" if self.stream => {
+                    options_seen = true;
+                    let mut options = value.as_object().cloned().unwrap_or_default();
+                    options.insert("include_usage".into(), Value::Bool(true));
+                    map.serialize_entry(key, &options)?;
+                }
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        if !self.body.contains_key("model") {
+            map.serialize_entry("model", self.model)?;
+        }
+        if self.stream && !options_seen {
+            map.serialize_entry("stream_options", &serde_json::json!({ "include_usage": true }))?;
+        }
+        map.end()
+    }
 }
 
 /// A non-streamed reply: checks it is a completion, reports the alias, extracts usage.

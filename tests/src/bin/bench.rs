@@ -1,1 +1,300 @@
-fn main() {}
+//! Load benchmark: direct-to-mock vs through the gateway, on loopback.
+//!
+//! Run with `scripts/bench.sh`, which builds in release mode and pins this process (mock
+//! upstream + load generator) to one core and the gateway to the other. Prints a Markdown
+//! report: added latency at concurrency 1 (p50/p99), throughput and gateway CPU time per
+//! request at concurrency 64, time-to-first-token overhead for streams, start-up time and peak
+//! RSS. Every loop is bounded in count and time, and all traffic stays on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench-upstream","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}"#;
+const REQUEST: &str = r#"{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello there, how are you doing today?"}],"temperature":0.7}"#;
+const STREAM_REQUEST: &str =
+    r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"Hello there, how are you doing today?"}]}"#;
+
+fn stream_frames() -> Vec<String> {
+    let mut frames: Vec<String> = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let role = if i == 0 { r#""role":"assistant","# } else { "" };
+            format!(
+                "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[{{\"index\":0,\"delta\":{{{role}\"content\":\"{t}\"}},\"finish_reason\":null}}]}}\n\n"
+            )
+        })
+        .collect();
+    frames.push("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".into());
+    frames.push("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":9,\"total_tokens\":18}}\n\n".into());
+    frames.push("data: [DONE]\n\n".into());
+    frames
+}
+
+async fn mock(request: axum::extract::Request) -> Response {
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let streaming = memchr_contains(&body, b"\"stream\":true");
+    if streaming {
+        let frames = stream_frames();
+        let stream = futures_util::stream::iter(frames.into_iter().map(|f| Ok::<_, std::io::Error>(Bytes::from(f))));
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(stream))
+            .expect("response");
+    }
+    Response::builder().header("content-type", "application/json").body(Body::from(COMPLETION)).expect("response")
+}
+
+fn memchr_contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    started_in: Duration,
+}
+
+impl Gateway {
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name: utime and stime are the 14th and 15th fields overall.
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let hz = 100.0; // USER_HZ on Linux
+        (ticks(11) + ticks(12)) / hz
+    }
+
+    fn peak_rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_gateway(binary: &str, core: &str, upstream: SocketAddr, dir: &std::path::Path) -> Gateway {
+    let config = format!(
+        "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\napi_keys:\n  - api: sk-bench\n    role: bench\n"
+    );
+    let path = dir.join("bench.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let child = Command::new("taskset")
+        .args([
+            "-c",
+            core,
+            binary,
+            "--config",
+            path.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gateway (is taskset installed?)");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let req = http::Request::get(format!("http://{addr}/healthz")).body(Full::new(Bytes::new())).unwrap();
+        if let Ok(resp) = client.request(req).await {
+            if resp.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Gateway { child, addr, started_in: started.elapsed() }
+}
+
+fn client() -> HttpClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector)
+}
+
+fn chat_request(addr: SocketAddr, body: &'static str) -> http::Request<Full<Bytes>> {
+    http::Request::post(format!("http://{addr}/v1/chat/completions"))
+        .header("authorization", "Bearer sk-bench")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap()
+}
+
+/// Sends one request; returns (time to first body byte, total time).
+async fn one(client: &HttpClient, addr: SocketAddr, body: &'static str) -> (Duration, Duration) {
+    let start = Instant::now();
+    let response = client.request(chat_request(addr, body)).await.expect("request");
+    assert!(response.status().is_success(), "status {}", response.status());
+    let mut body = response.into_body();
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.expect("body");
+        if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
+            first = Some(start.elapsed());
+        }
+    }
+    let total = start.elapsed();
+    (first.unwrap_or(total), total)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn latency(client: &HttpClient, addr: SocketAddr, body: &'static str, n: usize, first_byte: bool) -> Latency {
+    for _ in 0..200 {
+        one(client, addr, body).await;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (ttfb, total) = one(client, addr, body).await;
+        samples.push(if first_byte { ttfb } else { total });
+    }
+    Latency { p50: percentile(&mut samples, 0.5), p99: percentile(&mut samples, 0.99) }
+}
+
+async fn throughput(addr: SocketAddr, body: &'static str, concurrency: usize, duration: Duration) -> (u64, Duration) {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let stop_at = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            while Instant::now() < stop_at {
+                one(&client, addr, body).await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("load task");
+    }
+    (done.load(Ordering::Relaxed), start.elapsed())
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let binary = args
+        .iter()
+        .position(|a| a == "--gateway")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "target/release/uni-api".into());
+    let core = std::env::var("BENCH_GATEWAY_CORE").unwrap_or_else(|_| "0".into());
+    let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+    let upstream = listener.local_addr().unwrap();
+    let app = Router::new().fallback(mock);
+    tokio::spawn(async move {
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let dir = std::env::temp_dir().join(format!("uni-api-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gateway = start_gateway(&binary, &core, upstream, &dir).await;
+    let client = client();
+
+    let direct = latency(&client, upstream, REQUEST, n, false).await;
+    let via = latency(&client, gateway.addr, REQUEST, n, false).await;
+    let direct_ttft = latency(&client, upstream, STREAM_REQUEST, n / 2, true).await;
+    let via_ttft = latency(&client, gateway.addr, STREAM_REQUEST, n / 2, true).await;
+    let direct_stream = latency(&client, upstream, STREAM_REQUEST, n / 2, false).await;
+    let via_stream = latency(&client, gateway.addr, STREAM_REQUEST, n / 2, false).await;
+
+    let (direct_done, direct_time) = throughput(upstream, REQUEST, 64, Duration::from_secs(seconds)).await;
+    let cpu0 = gateway.cpu_seconds();
+    let (via_done, via_time) = throughput(gateway.addr, REQUEST, 64, Duration::from_secs(seconds)).await;
+    let cpu = gateway.cpu_seconds() - cpu0;
+    let cpu1 = gateway.cpu_seconds();
+    let (stream_done, stream_time) = throughput(gateway.addr, STREAM_REQUEST, 64, Duration::from_secs(seconds)).await;
+    let stream_cpu = gateway.cpu_seconds() - cpu1;
+    let rss = gateway.peak_rss_kb();
+
+    println!("| measure | direct to mock | through uni-api | added by uni-api |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, d: Duration, g: Duration| {
+        println!("| {name} | {:.0} µs | {:.0} µs | {:.0} µs |", us(d), us(g), us(g) - us(d));
+    };
+    row("non-streaming latency p50, concurrency 1", direct.p50, via.p50);
+    row("non-streaming latency p99, concurrency 1", direct.p99, via.p99);
+    row("time to first streamed token p50", direct_ttft.p50, via_ttft.p50);
+    row("time to first streamed token p99", direct_ttft.p99, via_ttft.p99);
+    row("whole stream p50 (12 events)", direct_stream.p50, via_stream.p50);
+    println!(
+        "| non-streaming throughput, concurrency 64 | {:.0} req/s | {:.0} req/s | |",
+        direct_done as f64 / direct_time.as_secs_f64(),
+        via_done as f64 / via_time.as_secs_f64()
+    );
+    println!(
+        "| streaming throughput, concurrency 64 | | {:.0} req/s | |",
+        stream_done as f64 / stream_time.as_secs_f64()
+    );
+    println!();
+    println!("| gateway figure | value |");
+    println!("|---|---:|");
+    println!("| CPU time per non-streaming request (c=64) | {:.1} µs |", cpu * 1e6 / via_done.max(1) as f64);
+    println!(
+        "| CPU time per streamed request (c=64, 12 events) | {:.1} µs |",
+        stream_cpu * 1e6 / stream_done.max(1) as f64
+    );
+    println!("| peak RSS | {:.1} MB |", rss as f64 / 1024.0);
+    println!("| start to first served request | {:.0} ms |", gateway.started_in.as_secs_f64() * 1000.0);
+    println!();
+    println!(
+        "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
+        std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into())
+    );
+    drop(gateway);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Load benchmark: builds release binaries, then runs the mock upstream and load generator on
+# core 1 and the gateway on core 0. Prints a Markdown report (see BENCHMARKS.md).
+# Tunables: BENCH_REQUESTS (3000), BENCH_SECONDS (5), BENCH_GATEWAY_LOG (info).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v taskset >/dev/null || { echo "taskset is needed (Debian: util-linux)"; exit 1; }
+cargo build --release --locked -p uni-api-native --bin uni-api -p uni-api-tests --bin uni-api-bench
+exec taskset -c 1 target/release/uni-api-bench --gateway target/release/uni-api

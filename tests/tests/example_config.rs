@@ -1,0 +1,20 @@
+//! The shipped `api.yaml.example` must parse, without warnings, into what its comments say.
+
+use uni_api_core::config::{AutoRetry, ModelSource, RuleTarget, Scheduling};
+use uni_api_core::Config;
+
+#[test]
+fn the_example_config_is_valid_and_means_what_it_says() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api.yaml.example")).unwrap();
+    let config = Config::from_yaml_str(&text, &|_| None).unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.providers.len(), 3);
+    assert_eq!(config.providers[1].models, ModelSource::Discover);
+    assert_eq!(config.providers[1].keys.len(), 2);
+    assert!(config.clients[0].is_admin);
+    let alice = &config.clients[1];
+    assert_eq!(alice.role, "alice");
+    assert_eq!(alice.rules[4].target, RuleTarget::ClientAll(0));
+    assert_eq!(alice.auto_retry, AutoRetry::Enabled);
+    assert_eq!(config.clients[2].scheduling, Scheduling::WeightedRoundRobin);
+}
