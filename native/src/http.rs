@@ -12,12 +12,33 @@ use uni_api_core::platform::{BoxFuture, ByteStream, HttpClient, SendOptions, Tra
 /// One pooled client per proxy setting, created on first use.
 pub struct ReqwestClient {
     clients: Mutex<HashMap<Option<String>, reqwest::Client>>,
+    /// Upstream URLs repeat on every request; parsing one (with IDNA host processing) costs more
+    /// than looking it up.
+    urls: Mutex<HashMap<String, reqwest::Url>>,
 }
+
+/// Bounds the URL cache: a config has few distinct upstream URLs.
+const MAX_CACHED_URLS: usize = 1024;
 
 impl ReqwestClient {
     pub fn new() -> Self {
         install_crypto_provider();
-        Self { clients: Mutex::new(HashMap::new()) }
+        Self { clients: Mutex::new(HashMap::new()), urls: Mutex::new(HashMap::new()) }
+    }
+
+    fn url(&self, uri: &http::Uri) -> Result<reqwest::Url, TransportError> {
+        let text = uri.to_string();
+        let mut urls = self.urls.lock();
+        if let Some(url) = urls.get(&text) {
+            return Ok(url.clone());
+        }
+        let url = reqwest::Url::parse(&text)
+            .map_err(|_| TransportError::new(TransportErrorKind::Other, "invalid upstream URL"))?;
+        if urls.len() >= MAX_CACHED_URLS {
+            urls.clear();
+        }
+        urls.insert(text, url.clone());
+        Ok(url)
     }
 
     fn client(&self, proxy: Option<&String>) -> Result<reqwest::Client, TransportError> {
@@ -60,8 +81,10 @@ impl HttpClient for ReqwestClient {
     ) -> BoxFuture<'_, Result<http::Response<ByteStream>, TransportError>> {
         Box::pin(async move {
             let client = self.client(options.proxy.as_ref())?;
-            let request = reqwest::Request::try_from(request)
-                .map_err(|e| TransportError::new(TransportErrorKind::Other, describe(&e)))?;
+            let (parts, body) = request.into_parts();
+            let mut request = reqwest::Request::new(parts.method, self.url(&parts.uri)?);
+            *request.headers_mut() = parts.headers;
+            *request.body_mut() = Some(body.into());
             let response = client.execute(request).await.map_err(|e| transport_error(&e))?;
             let mut builder = http::Response::builder().status(response.status()).version(response.version());
             if let Some(headers) = builder.headers_mut() {

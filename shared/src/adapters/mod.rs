@@ -3,6 +3,7 @@
 //! Invariant: a provider quirk lives in its adapter, never in the gateway or the shells.
 
 pub mod openai;
+pub mod raw;
 
 /// The wire format of an upstream, from `engine:` or detected from `base_url`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

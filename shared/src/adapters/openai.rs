@@ -6,7 +6,11 @@
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use super::raw::RawObject;
 
 use crate::config::{Provider, Secret};
 use crate::sse::SseEvent;
@@ -45,7 +49,7 @@ fn has_path(url: &str) -> bool {
 pub fn build_request(
     provider: &Provider,
     key: Option<&Secret>,
-    body: &Map<String, Value>,
+    body: &RawObject,
     upstream_model: &str,
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
@@ -73,7 +77,7 @@ pub fn build_request(
 /// `model` becomes the upstream id and, on streams, `stream_options.include_usage` is set so
 /// usage is always recorded (the translator forwards it only if the client asked).
 struct UpstreamBody<'a> {
-    body: &'a Map<String, Value>,
+    body: &'a RawObject,
     model: &'a str,
     stream: bool,
 }
@@ -83,19 +87,19 @@ impl serde::Serialize for UpstreamBody<'_> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
         let mut options_seen = false;
-        for (key, value) in self.body {
-            match key.as_str() {
+        for (key, value) in self.body.iter() {
+            match key {
                 "model" => map.serialize_entry(key, self.model)?,
                 "stream_options" if self.stream => {
                     options_seen = true;
-                    let mut options = value.as_object().cloned().unwrap_or_default();
+                    let mut options: Map<String, Value> = serde_json::from_str(value.get()).unwrap_or_default();
                     options.insert("include_usage".into(), Value::Bool(true));
                     map.serialize_entry(key, &options)?;
                 }
                 _ => map.serialize_entry(key, value)?,
             }
         }
-        if !self.body.contains_key("model") {
+        if !self.body.contains("model") {
             map.serialize_entry("model", self.model)?;
         }
         if self.stream && !options_seen {
@@ -107,21 +111,23 @@ impl serde::Serialize for UpstreamBody<'_> {
 
 /// A non-streamed reply: checks it is a completion, reports the alias, extracts usage.
 pub fn parse_response(body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), String> {
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the upstream answered with invalid JSON: {e}"))?;
-    let object = value.as_object_mut().ok_or("the upstream answered with JSON that is not an object")?;
-    if let Some(error) = object.get("error").filter(|e| !e.is_null()) {
-        return Err(format!("the upstream answered with an error: {}", error_message(error)));
+    let mut reply =
+        RawObject::parse(body).map_err(|e| format!("the upstream answered with invalid JSON or not an object: {e}"))?;
+    if let Some(error) = reply.present("error") {
+        return Err(format!("the upstream answered with an error: {}", raw_error_message(error)));
     }
-    if !object.contains_key("choices") {
+    if !reply.contains("choices") {
         return Err("the upstream answer has no `choices`".into());
     }
-    if object.contains_key("model") {
-        object.insert("model".into(), Value::String(alias.to_owned()));
+    if reply.contains("model") {
+        reply.set("model", &alias).map_err(|e| e.to_string())?;
     }
-    let usage = object.get("usage").and_then(Usage::from_openai);
-    let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
-    Ok((Bytes::from(bytes), usage))
+    let usage = reply.field::<Value>("usage").as_ref().and_then(Usage::from_openai);
+    Ok((Bytes::from(reply.to_vec()), usage))
+}
+
+fn raw_error_message(error: &RawValue) -> String {
+    serde_json::from_str::<Value>(error.get()).map(|v| error_message(&v)).unwrap_or_else(|_| error.get().to_owned())
 }
 
 /// The human part of an OpenAI-style error value.
@@ -165,6 +171,13 @@ pub struct PassthroughTranslator {
     saw_finish: bool,
 }
 
+/// Just enough of a streamed choice to see whether the completion finished.
+#[derive(Deserialize)]
+struct ChoiceProbe<'a> {
+    #[serde(borrow, default)]
+    finish_reason: Option<&'a RawValue>,
+}
+
 impl PassthroughTranslator {
     pub fn new(alias: impl Into<String>, client_wants_usage: bool) -> Self {
         Self { alias: alias.into(), client_wants_usage, usage: None, saw_finish: false }
@@ -180,32 +193,29 @@ impl StreamTranslator for PassthroughTranslator {
         if data.is_empty() {
             return Ok(Flow::Continue);
         }
-        let mut value: Value = serde_json::from_str(data)
-            .map_err(|e| StreamError::Corrupt(format!("an upstream chunk is not JSON: {e}")))?;
-        let Some(chunk) = value.as_object_mut() else {
-            return Err(StreamError::Corrupt("an upstream chunk is not a JSON object".into()));
-        };
-        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            return Err(StreamError::Upstream(error_message(error)));
+        let mut chunk = RawObject::parse(data.as_bytes())
+            .map_err(|e| StreamError::Corrupt(format!("an upstream chunk is not a JSON object: {e}")))?;
+        if let Some(error) = chunk.present("error") {
+            return Err(StreamError::Upstream(raw_error_message(error)));
         }
-        if chunk.contains_key("model") {
-            chunk.insert("model".into(), Value::String(self.alias.clone()));
+        if chunk.contains("model") {
+            chunk.set("model", &self.alias).map_err(|e| StreamError::Corrupt(e.to_string()))?;
         }
-        let choices = chunk.get("choices").and_then(Value::as_array);
-        let has_choices = choices.is_some_and(|c| !c.is_empty());
-        if choices.is_some_and(|c| c.iter().any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()))) {
+        let choices: Vec<ChoiceProbe<'_>> = chunk.field("choices").unwrap_or_default();
+        if choices.iter().any(|c| c.finish_reason.is_some()) {
             self.saw_finish = true;
         }
-        if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
+        let usage = chunk.present("usage").and_then(|u| serde_json::from_str::<Value>(u.get()).ok());
+        if let Some(usage) = usage.as_ref().and_then(Usage::from_openai) {
             self.usage = Some(usage);
         }
         if !self.client_wants_usage {
-            if !has_choices && chunk.get("usage").is_some_and(|u| !u.is_null()) {
+            if choices.is_empty() && usage.is_some() {
                 return Ok(Flow::Continue);
             }
             chunk.remove("usage");
         }
-        out.push(Bytes::from(serde_json::to_vec(&value).map_err(|e| StreamError::Corrupt(e.to_string()))?));
+        out.push(Bytes::from(chunk.to_vec()));
         Ok(Flow::Continue)
     }
 
@@ -236,6 +246,66 @@ mod tests {
         assert_eq!(models_url("https://a.io/v1/chat/completions"), "https://a.io/v1/models");
         assert_eq!(models_url("https://a.io/v1"), "https://a.io/v1/models");
         assert_eq!(models_url("https://a.io"), "https://a.io/v1/models");
+    }
+
+    fn feed(t: &mut PassthroughTranslator, data: &str) -> (Result<Flow, StreamError>, Vec<String>) {
+        let mut out = Vec::new();
+        let flow = t.on_event(&SseEvent { event: None, data: data.into() }, &mut out);
+        (flow, out.into_iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect())
+    }
+
+    #[test]
+    fn passthrough_rewrites_model_and_keeps_everything_else() {
+        let mut t = PassthroughTranslator::new("alias", false);
+        let (flow, out) = feed(
+            &mut t,
+            r#"{"id":"x","model":"up","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null,"extra":[1]}"#,
+        );
+        assert_eq!(flow, Ok(Flow::Continue));
+        assert_eq!(
+            out,
+            vec![
+                r#"{"id":"x","model":"alias","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"extra":[1]}"#
+            ]
+        );
+        assert_eq!(t.finish(), Err(StreamError::Truncated), "no finish_reason yet");
+        let (_, out) = feed(&mut t, r#"{"model":"up","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#);
+        assert_eq!(out.len(), 1);
+        let (_, out) = feed(
+            &mut t,
+            r#"{"model":"up","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2}}}"#,
+        );
+        assert!(out.is_empty(), "the usage chunk is withheld from a client that did not ask");
+        assert_eq!(t.usage().map(|u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens)), Some((3, 4, 2)));
+        assert_eq!(feed(&mut t, "[DONE]").0, Ok(Flow::Done));
+        assert_eq!(t.finish(), Ok(()));
+    }
+
+    #[test]
+    fn passthrough_forwards_usage_when_asked_and_reports_errors_and_garbage() {
+        let mut t = PassthroughTranslator::new("a", true);
+        let (_, out) = feed(
+            &mut t,
+            r#"{"model":"up","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#,
+        );
+        assert_eq!(
+            out,
+            vec![r#"{"model":"a","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#]
+        );
+        assert_eq!(feed(&mut t, r#"{"error":{"message":"boom"}}"#).0, Err(StreamError::Upstream("boom".into())));
+        assert!(matches!(feed(&mut t, "not json").0, Err(StreamError::Corrupt(_))));
+    }
+
+    #[test]
+    fn replies_report_the_alias_and_usage_or_fail_clearly() {
+        let (body, usage) =
+            parse_response(br#"{"model":"up","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#, "al")
+                .unwrap();
+        assert_eq!(&body[..], br#"{"model":"al","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#);
+        assert_eq!(usage.unwrap().total_tokens, 6);
+        assert!(parse_response(b"{oops", "a").unwrap_err().contains("invalid JSON"));
+        assert!(parse_response(br#"{"error":{"message":"quota"}}"#, "a").unwrap_err().contains("quota"));
+        assert!(parse_response(br#"{"object":"x"}"#, "a").unwrap_err().contains("choices"));
     }
 
     #[test]

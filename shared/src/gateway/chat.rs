@@ -9,11 +9,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::{select, Either};
 use http::{header, HeaderValue, StatusCode};
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde_json::Value;
 
 use super::discovery::collect;
 use super::{Inner, ResponseBody};
 use crate::adapters::openai;
+use crate::adapters::raw::RawObject;
 use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
@@ -30,7 +32,7 @@ const MAX_QUOTED_ERROR: usize = 500;
 
 /// What the client asked for, read once.
 struct ChatRequest {
-    body: Map<String, Value>,
+    body: RawObject,
     model: String,
     stream: bool,
     wants_usage: bool,
@@ -60,24 +62,30 @@ pub(super) async fn serve(inner: &Inner, client: usize, body: Bytes) -> http::Re
 }
 
 fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
-    let Value::Object(body) = value else {
-        return Err(GatewayError::BadRequest("the request body must be a JSON object".into()));
-    };
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        Some(_) => return Err(GatewayError::BadRequest("`model` must be a non-empty string".into())),
+    let body = RawObject::parse(body).map_err(|e| {
+        GatewayError::BadRequest(if e.is_data() {
+            "the request body must be a JSON object".to_owned()
+        } else {
+            format!("the request body is not valid JSON: {e}")
+        })
+    })?;
+    let model = match body.present("model") {
         None => return Err(GatewayError::BadRequest("`model` is required".into())),
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(m) if !m.is_empty() => m,
+            _ => return Err(GatewayError::BadRequest("`model` must be a non-empty string".into())),
+        },
     };
-    if !body.get("messages").is_some_and(Value::is_array) {
+    if !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
         return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
     }
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let wants_usage =
-        body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    let stream = body.field::<bool>("stream").unwrap_or(false);
+    let wants_usage = body
+        .field::<Value>("stream_options")
+        .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+        .unwrap_or(false);
     let has_tools =
-        ["tools", "functions"].iter().any(|k| body.get(*k).and_then(Value::as_array).is_some_and(|t| !t.is_empty()));
+        ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
     Ok(ChatRequest { body, model, stream, wants_usage, has_tools })
 }
 

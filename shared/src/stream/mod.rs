@@ -153,6 +153,13 @@ impl<T: StreamTranslator> Driver<T> {
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
+            if self.queue.len() > 1 {
+                // Everything one upstream read produced goes out in one write.
+                let size = self.queue.iter().map(Bytes::len).sum();
+                let mut joined = bytes::BytesMut::with_capacity(size);
+                self.queue.drain(..).for_each(|frame| joined.extend_from_slice(&frame));
+                return Some(joined.freeze());
+            }
             if let Some(frame) = self.queue.pop_front() {
                 return Some(frame);
             }
