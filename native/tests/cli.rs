@@ -140,3 +140,34 @@ fn request_logs_name_the_role_and_never_a_key() {
     assert!(log.contains("model=m"), "{log}");
     assert!(!log.contains("sk-secret"), "{log}");
 }
+
+/// Serves `body` once over HTTP on 127.0.0.1 and returns the URL.
+fn serve_once(body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    format!("http://127.0.0.1:{port}/configs/api.yaml?token=secret-token")
+}
+
+#[test]
+fn config_url_may_be_an_http_url() {
+    let url = serve_once("providers: []\napi_keys:\n  - api: sk-from-url\n".into());
+    let port = free_port();
+    let (child, lines) = start(&["--host", "127.0.0.1", "--port", &port.to_string()], &[("CONFIG_URL", &url)]);
+    let log = lines.join("");
+    assert!(log.contains("config http://127.0.0.1:"), "{log}");
+    assert!(!log.contains("secret-token"), "the URL's query must not be logged: {log}");
+    let reply = http(
+        port,
+        "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-from-url\r\nConnection: close\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    stop(child);
+}

@@ -120,6 +120,18 @@ async fn a_client_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn the_global_rate_limit_is_shared_by_every_key() {
+    let m = mocks(1).await;
+    let yaml = format!("{}api_keys:\n  - api: a\n  - api: b\npreferences:\n  rate_limit: 2/min\n", providers(&m));
+    let gw = TestGateway::start(&yaml).await;
+    assert_eq!(gw.chat("a", chat_body("m")).await.0, 200);
+    assert_eq!(gw.chat("b", chat_body("m")).await.0, 200);
+    assert_eq!(gw.chat("a", chat_body("m")).await.0, 429);
+    assert_eq!(gw.chat("b", chat_body("m")).await.0, 429);
+    assert_eq!(m[0].count(), 2);
+}
+
+#[tokio::test]
 async fn an_upstream_key_at_its_limit_is_skipped_then_the_next_channel_is_used() {
     let (a, b) = (Mock::start("a").await, Mock::start("b").await);
     let yaml = format!(
