@@ -51,6 +51,9 @@ impl ReqwestClient {
             .connect_timeout(Duration::from_secs(15))
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
+            // An API that redirects a POST is misconfigured; following it would resend the body
+            // and credentials elsewhere. A 3xx is reported as a failed attempt instead.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("uni-api/", env!("CARGO_PKG_VERSION")));
         builder = match proxy {
             Some(url) => builder.proxy(

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::platform::{BoxFnOnce, BoxStream, ByteStream, MaybeSend, Runtime};
 use crate::sse::{encode_data, SseDecoder, SseEvent, DONE};
@@ -64,6 +64,24 @@ pub trait StreamTranslator: MaybeSend + 'static {
     fn finish(&mut self) -> Result<(), StreamError>;
     /// Usage reported so far.
     fn usage(&self) -> Option<Usage>;
+}
+
+/// Returns `Pending` once (after asking to be polled again), letting other ready tasks run.
+#[derive(Default)]
+struct YieldOnce {
+    yielded: bool,
+}
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.yielded {
+            return std::task::Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 /// How a stream ended, for the request log and statistics.
@@ -175,31 +193,56 @@ impl<T: StreamTranslator> Driver<T> {
         }
     }
 
-    /// Reads one upstream chunk (bounded by the idle timeout) and translates what it completes.
+    /// Reads upstream bytes (waiting at most the idle timeout for the first chunk, then taking
+    /// every chunk that is already available, so one burst becomes one client write) and
+    /// translates the events they complete.
     async fn pull(&mut self) -> Result<(), StreamError> {
         let next = self.upstream.next();
         let timer = self.runtime.sleep(self.idle_timeout);
-        let chunk = match select(next, timer).await {
+        let mut chunk = match select(next, timer).await {
             Either::Left((chunk, _)) => chunk,
             Either::Right(_) => return Err(StreamError::Idle(self.idle_timeout)),
         };
-        let events = &mut self.events;
-        let at_eof = match chunk {
-            Some(Ok(bytes)) => {
-                self.decoder.feed(&bytes, &mut |e| events.push(e));
-                false
+        let mut broken = None;
+        let mut at_eof = false;
+        loop {
+            let events = &mut self.events;
+            match chunk {
+                Some(Ok(bytes)) => self.decoder.feed(&bytes, &mut |e| events.push(e)),
+                Some(Err(e)) => {
+                    broken = Some(StreamError::Transport(e.to_string()));
+                    break;
+                }
+                None => {
+                    self.decoder.finish(&mut |e| events.push(e));
+                    at_eof = true;
+                    break;
+                }
             }
-            Some(Err(e)) => return Err(StreamError::Transport(e.to_string())),
-            None => {
-                self.decoder.finish(&mut |e| events.push(e));
-                true
+            // The host may hand chunks over from another task (hyper's connection task does):
+            // let it run once before deciding that nothing more has arrived.
+            match self.upstream.next().now_or_never() {
+                Some(more) => chunk = more,
+                None => {
+                    YieldOnce::default().await;
+                    match self.upstream.next().now_or_never() {
+                        Some(more) => chunk = more,
+                        None => break,
+                    }
+                }
             }
-        };
+        }
         let mut events = std::mem::take(&mut self.events);
         let result = self.translate(&mut events);
         events.clear();
         self.events = events;
         result?;
+        if let Some(error) = broken {
+            // What arrived before the break is already queued; the error frame follows it.
+            if self.phase == Phase::Open {
+                return Err(error);
+            }
+        }
         if at_eof && self.phase == Phase::Open {
             self.translator.finish()?;
             self.complete();

@@ -138,6 +138,38 @@ async fn start_gateway(binary: &str, core: &str, upstream: SocketAddr, dir: &std
     Gateway { child, addr, started_in: started.elapsed() }
 }
 
+/// A do-nothing nginx reverse proxy in front of the same mock, for calibration: what any proxy
+/// hop costs on this machine. Started only when `BENCH_NGINX` names the nginx binary.
+async fn start_nginx(nginx: &str, core: &str, upstream: SocketAddr, dir: &std::path::Path) -> Gateway {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = dir.display();
+    let config = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{ access_log off; client_body_temp_path {d}/cb; proxy_temp_path {d}/px; fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n\
+           upstream up {{ server {upstream}; keepalive 256; }}\n\
+           server {{ listen 127.0.0.1:{port}; tcp_nodelay on;\n\
+             location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }} }}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, config).expect("write nginx config");
+    let started = Instant::now();
+    let child = Command::new("taskset")
+        .args(["-c", core, nginx, "-c", path.to_str().unwrap(), "-p", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.request(chat_request(addr, REQUEST)).await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "nginx did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Gateway { child, addr, started_in: started.elapsed() }
+}
+
 fn client() -> HttpClient {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
@@ -217,6 +249,42 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Everything measured against one target (the mock itself, nginx, or uni-api).
+struct Report {
+    latency: Latency,
+    ttft: Latency,
+    stream: Latency,
+    rps: f64,
+    stream_rps: f64,
+    cpu_per_request: f64,
+    cpu_per_stream: f64,
+}
+
+async fn measure(client: &HttpClient, process: Option<&Gateway>, addr: SocketAddr, n: usize, seconds: u64) -> Report {
+    let cpu = || process.map(Gateway::cpu_seconds).unwrap_or(0.0);
+    let latency = latency(client, addr, REQUEST, n, false).await;
+    let ttft = latency_of_stream(client, addr, n / 2, true).await;
+    let stream = latency_of_stream(client, addr, n / 2, false).await;
+    let c0 = cpu();
+    let (done, time) = throughput(addr, REQUEST, 64, Duration::from_secs(seconds)).await;
+    let c1 = cpu();
+    let (stream_done, stream_time) = throughput(addr, STREAM_REQUEST, 64, Duration::from_secs(seconds)).await;
+    let c2 = cpu();
+    Report {
+        latency,
+        ttft,
+        stream,
+        rps: done as f64 / time.as_secs_f64(),
+        stream_rps: stream_done as f64 / stream_time.as_secs_f64(),
+        cpu_per_request: (c1 - c0) * 1e6 / done.max(1) as f64,
+        cpu_per_stream: (c2 - c1) * 1e6 / stream_done.max(1) as f64,
+    }
+}
+
+async fn latency_of_stream(client: &HttpClient, addr: SocketAddr, n: usize, first_byte: bool) -> Latency {
+    latency(client, addr, STREAM_REQUEST, n, first_byte).await
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -242,54 +310,73 @@ async fn main() {
 
     let dir = std::env::temp_dir().join(format!("uni-api-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let gateway = start_gateway(&binary, &core, upstream, &dir).await;
     let client = client();
-
-    let direct = latency(&client, upstream, REQUEST, n, false).await;
-    let via = latency(&client, gateway.addr, REQUEST, n, false).await;
-    let direct_ttft = latency(&client, upstream, STREAM_REQUEST, n / 2, true).await;
-    let via_ttft = latency(&client, gateway.addr, STREAM_REQUEST, n / 2, true).await;
-    let direct_stream = latency(&client, upstream, STREAM_REQUEST, n / 2, false).await;
-    let via_stream = latency(&client, gateway.addr, STREAM_REQUEST, n / 2, false).await;
-
-    let (direct_done, direct_time) = throughput(upstream, REQUEST, 64, Duration::from_secs(seconds)).await;
-    let cpu0 = gateway.cpu_seconds();
-    let (via_done, via_time) = throughput(gateway.addr, REQUEST, 64, Duration::from_secs(seconds)).await;
-    let cpu = gateway.cpu_seconds() - cpu0;
-    let cpu1 = gateway.cpu_seconds();
-    let (stream_done, stream_time) = throughput(gateway.addr, STREAM_REQUEST, 64, Duration::from_secs(seconds)).await;
-    let stream_cpu = gateway.cpu_seconds() - cpu1;
+    let direct = measure(&client, None, upstream, n, seconds).await;
+    let nginx = match std::env::var("BENCH_NGINX") {
+        Ok(bin) if !bin.is_empty() => {
+            let proxy = start_nginx(&bin, &core, upstream, &dir).await;
+            Some((measure(&client, Some(&proxy), proxy.addr, n, seconds).await, proxy.peak_rss_kb()))
+        }
+        _ => None,
+    };
+    let gateway = start_gateway(&binary, &core, upstream, &dir).await;
+    let ours = measure(&client, Some(&gateway), gateway.addr, n, seconds).await;
     let rss = gateway.peak_rss_kb();
 
-    println!("| measure | direct to mock | through uni-api | added by uni-api |");
-    println!("|---|---:|---:|---:|");
-    let row = |name: &str, d: Duration, g: Duration| {
-        println!("| {name} | {:.0} µs | {:.0} µs | {:.0} µs |", us(d), us(g), us(g) - us(d));
+    let (nginx_head, nginx_sep) =
+        if nginx.is_some() { (" nginx proxy | nginx adds |", "---:|---:|") } else { ("", "") };
+    println!("| measure | direct to mock |{nginx_head} uni-api | uni-api adds |");
+    println!("|---|---:|{nginx_sep}---:|---:|");
+    let row = |name: &str, pick: &dyn Fn(&Report) -> Duration| {
+        let d = us(pick(&direct));
+        let g = us(pick(&ours));
+        let nginx_cols = nginx
+            .as_ref()
+            .map(|(r, _)| format!(" {:.0} µs | {:.0} µs |", us(pick(r)), us(pick(r)) - d))
+            .unwrap_or_default();
+        println!("| {name} | {d:.0} µs |{nginx_cols} {g:.0} µs | {:.0} µs |", g - d);
     };
-    row("non-streaming latency p50, concurrency 1", direct.p50, via.p50);
-    row("non-streaming latency p99, concurrency 1", direct.p99, via.p99);
-    row("time to first streamed token p50", direct_ttft.p50, via_ttft.p50);
-    row("time to first streamed token p99", direct_ttft.p99, via_ttft.p99);
-    row("whole stream p50 (12 events)", direct_stream.p50, via_stream.p50);
+    row("non-streaming latency p50, concurrency 1", &|r| r.latency.p50);
+    row("non-streaming latency p99, concurrency 1", &|r| r.latency.p99);
+    row("time to first streamed token p50", &|r| r.ttft.p50);
+    row("time to first streamed token p99", &|r| r.ttft.p99);
+    row("whole stream p50 (12 events)", &|r| r.stream.p50);
+    let nginx_rate =
+        |f: &dyn Fn(&Report) -> f64| nginx.as_ref().map(|(r, _)| format!(" {:.0} | |", f(r))).unwrap_or_default();
     println!(
-        "| non-streaming throughput, concurrency 64 | {:.0} req/s | {:.0} req/s | |",
-        direct_done as f64 / direct_time.as_secs_f64(),
-        via_done as f64 / via_time.as_secs_f64()
+        "| non-streaming requests/s, concurrency 64 | {:.0} |{} {:.0} | |",
+        direct.rps,
+        nginx_rate(&|r| r.rps),
+        ours.rps
     );
     println!(
-        "| streaming throughput, concurrency 64 | | {:.0} req/s | |",
-        stream_done as f64 / stream_time.as_secs_f64()
+        "| streamed requests/s, concurrency 64 | {:.0} |{} {:.0} | |",
+        direct.stream_rps,
+        nginx_rate(&|r| r.stream_rps),
+        ours.stream_rps
     );
     println!();
-    println!("| gateway figure | value |");
-    println!("|---|---:|");
-    println!("| CPU time per non-streaming request (c=64) | {:.1} µs |", cpu * 1e6 / via_done.max(1) as f64);
+    let nginx_fig =
+        |f: &dyn Fn(&Report) -> String| nginx.as_ref().map(|(r, _)| format!(" {} |", f(r))).unwrap_or_default();
+    println!("| proxy figure |{} uni-api |", if nginx.is_some() { " nginx |" } else { "" });
+    println!("|---|{}---:|", if nginx.is_some() { "---:|" } else { "" });
     println!(
-        "| CPU time per streamed request (c=64, 12 events) | {:.1} µs |",
-        stream_cpu * 1e6 / stream_done.max(1) as f64
+        "| CPU time per non-streaming request (c=64) |{} {:.1} µs |",
+        nginx_fig(&|r| format!("{:.1} µs", r.cpu_per_request)),
+        ours.cpu_per_request
     );
-    println!("| peak RSS | {:.1} MB |", rss as f64 / 1024.0);
-    println!("| start to first served request | {:.0} ms |", gateway.started_in.as_secs_f64() * 1000.0);
+    println!(
+        "| CPU time per streamed request (c=64, 12 events) |{} {:.1} µs |",
+        nginx_fig(&|r| format!("{:.1} µs", r.cpu_per_stream)),
+        ours.cpu_per_stream
+    );
+    let nginx_rss = nginx.as_ref().map(|(_, kb)| format!(" {:.1} MB |", *kb as f64 / 1024.0)).unwrap_or_default();
+    println!("| peak RSS |{nginx_rss} {:.1} MB |", rss as f64 / 1024.0);
+    println!(
+        "| start to first served request |{} {:.0} ms |",
+        if nginx.is_some() { " |" } else { "" },
+        gateway.started_in.as_secs_f64() * 1000.0
+    );
     println!();
     println!(
         "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
