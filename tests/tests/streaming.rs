@@ -115,12 +115,14 @@ async fn a_stream_that_breaks_mid_way_ends_with_an_error_event_not_done() {
 #[tokio::test]
 async fn a_stream_that_stops_without_finishing_is_reported_as_truncated() {
     let mock = Mock::start("up").await;
+    // The second chunk comes later, so the first has been sent when the upstream stops.
     mock.script([Reply::Stream(vec![
         (Duration::ZERO, chunk("a", Value::Null)),
-        (Duration::ZERO, chunk("b", Value::Null)),
+        (Duration::from_millis(150), chunk("b", Value::Null)),
     ])]);
     let gw = one(&mock, "").await;
     let (_, text) = gw.chat_stream("sk-k", stream_body("gpt-4o")).await;
+    assert_eq!(content(&text), "ab");
     let last: Value = serde_json::from_str(data_lines(&text).last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "stream_truncated");
     assert!(!ends_with_done(&text));
@@ -147,7 +149,7 @@ async fn an_error_event_from_the_upstream_mid_stream_is_passed_on_as_an_error() 
     let mock = Mock::start("up").await;
     mock.script([Reply::Stream(vec![
         (Duration::ZERO, chunk("a", Value::Null)),
-        (Duration::ZERO, json!({"error": {"message": "overloaded"}}).to_string()),
+        (Duration::from_millis(150), json!({"error": {"message": "overloaded"}}).to_string()),
     ])]);
     let gw = one(&mock, "").await;
     let (_, text) = gw.chat_stream("sk-k", stream_body("gpt-4o")).await;
@@ -188,4 +190,19 @@ async fn base_url_may_be_a_v1_base_or_a_full_endpoint() {
     assert!(mock.chat_requests().iter().all(|r| r.path == "/v1/chat/completions"));
     // No key configured: no Authorization header is invented.
     assert!(mock.chat_requests()[0].header("authorization").is_none());
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_before_anything_was_sent_is_a_clean_error_not_a_partial_stream() {
+    let mock = Mock::start("up").await;
+    // Content and truncation arrive together: nothing has gone to the client yet, so the
+    // attempt fails like any other (here the only channel, so a JSON error).
+    mock.script([Reply::Stream(vec![
+        (Duration::ZERO, chunk("a", Value::Null)),
+        (Duration::ZERO, chunk("b", Value::Null)),
+    ])]);
+    let gw = one(&mock, "").await;
+    let (status, body) = gw.chat("sk-k", stream_body("gpt-4o")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("ended before the completion was finished"), "{body}");
 }
