@@ -37,7 +37,7 @@ pub async fn read(source: &Source) -> Result<String, String> {
     match source {
         Source::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| format!("cannot read {path}: {e}")),
         Source::Url(url) => {
-            crate::http::ReqwestClient::new();
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let client =
                 reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
             let shown = redact_url(url);

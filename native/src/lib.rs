@@ -22,13 +22,13 @@ use tokio::net::TcpListener;
 use uni_api_core::platform::{MemoryStore, Platform};
 use uni_api_core::{Config, Gateway, GatewayError, ResponseBody, MAX_REQUEST_BODY_BYTES};
 
-/// The native ports: reqwest, the in-memory store and tokio.
-pub fn native_platform() -> Platform {
-    Platform {
-        http: Arc::new(http::ReqwestClient::new()),
+/// The native ports: hyper/reqwest, the in-memory store and tokio.
+pub fn native_platform() -> Result<Platform, String> {
+    Ok(Platform {
+        http: Arc::new(http::NativeHttpClient::new()?),
         store: Arc::new(MemoryStore::new()),
         runtime: Arc::new(runtime::TokioRuntime),
-    }
+    })
 }
 
 /// Builds the gateway, discovering model lists first when the config asks for it.

@@ -35,7 +35,15 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal())
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // On one CPU a work-stealing scheduler only adds cross-thread hand-offs; use the
+    // single-threaded one there, and one worker per CPU otherwise.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("uni-api: cannot start the async runtime: {e}");
@@ -62,7 +70,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let providers = config.providers.len();
     let keys = config.clients.len();
-    let gateway = build_gateway(config, native_platform()).await;
+    let gateway = build_gateway(config, native_platform()?).await;
 
     let ip: std::net::IpAddr = args.host.parse().map_err(|_| format!("--host {} is not an IP address", args.host))?;
     let addr = SocketAddr::new(ip, args.port);

@@ -55,7 +55,7 @@ impl TestGateway {
     pub async fn start_with_env(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let config = Config::from_yaml_str(yaml, env).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
         let runtime = Arc::new(ShiftedRuntime::default());
-        let mut platform: Platform = uni_api_native::native_platform();
+        let mut platform: Platform = uni_api_native::native_platform().expect("platform");
         platform.runtime = runtime.clone();
         let gateway = uni_api_native::build_gateway(config, platform).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
