@@ -44,3 +44,63 @@ impl Runtime for ManualRuntime {
 
     fn spawn(&self, _task: BoxFuture<'static, ()>) {}
 }
+
+/// An `HttpClient` that answers from a script and records what it was sent.
+#[derive(Default)]
+pub struct FakeHttp {
+    script: Mutex<std::collections::VecDeque<FakeReply>>,
+    sent: Mutex<Vec<http::Request<bytes::Bytes>>>,
+}
+
+/// One scripted upstream answer.
+#[derive(Clone, Debug)]
+pub enum FakeReply {
+    /// Status, content type and body, sent as one chunk.
+    Body(u16, &'static str, String),
+    /// The connection could not be made.
+    Refused,
+}
+
+impl FakeHttp {
+    pub fn new(replies: impl IntoIterator<Item = FakeReply>) -> Self {
+        Self { script: Mutex::new(replies.into_iter().collect()), sent: Mutex::new(Vec::new()) }
+    }
+
+    pub fn push(&self, reply: FakeReply) {
+        self.script.lock().unwrap().push_back(reply);
+    }
+
+    /// The URIs requested so far.
+    pub fn uris(&self) -> Vec<String> {
+        self.sent.lock().unwrap().iter().map(|r| r.uri().to_string()).collect()
+    }
+}
+
+impl crate::platform::HttpClient for FakeHttp {
+    fn send(
+        &self,
+        request: http::Request<bytes::Bytes>,
+        _options: crate::platform::SendOptions,
+    ) -> BoxFuture<'_, Result<http::Response<crate::platform::ByteStream>, crate::platform::TransportError>> {
+        self.sent.lock().unwrap().push(request);
+        let reply = self.script.lock().unwrap().pop_front().unwrap_or(FakeReply::Refused);
+        Box::pin(async move {
+            match reply {
+                FakeReply::Refused => Err(crate::platform::TransportError::new(
+                    crate::platform::TransportErrorKind::Connect,
+                    "connection refused",
+                )),
+                FakeReply::Body(status, content_type, body) => {
+                    let chunk: Result<bytes::Bytes, crate::platform::TransportError> = Ok(bytes::Bytes::from(body));
+                    let stream: crate::platform::ByteStream = Box::pin(futures_util::stream::iter([chunk]));
+                    let response = http::Response::builder()
+                        .status(status)
+                        .header(http::header::CONTENT_TYPE, content_type)
+                        .body(stream)
+                        .expect("valid response");
+                    Ok(response)
+                }
+            }
+        })
+    }
+}

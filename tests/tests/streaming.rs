@@ -191,18 +191,3 @@ async fn base_url_may_be_a_v1_base_or_a_full_endpoint() {
     // No key configured: no Authorization header is invented.
     assert!(mock.chat_requests()[0].header("authorization").is_none());
 }
-
-#[tokio::test]
-async fn a_stream_that_fails_before_anything_was_sent_is_a_clean_error_not_a_partial_stream() {
-    let mock = Mock::start("up").await;
-    // Content and truncation arrive together: nothing has gone to the client yet, so the
-    // attempt fails like any other (here the only channel, so a JSON error).
-    mock.script([Reply::Stream(vec![
-        (Duration::ZERO, chunk("a", Value::Null)),
-        (Duration::ZERO, chunk("b", Value::Null)),
-    ])]);
-    let gw = one(&mock, "").await;
-    let (status, body) = gw.chat("sk-k", stream_body("gpt-4o")).await;
-    assert_eq!(status, 502, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("ended before the completion was finished"), "{body}");
-}

@@ -46,19 +46,26 @@ pub(super) async fn serve(inner: &Inner, client: usize, body: Bytes) -> http::Re
         Ok(request) => request,
         Err(e) => return e.into_response(),
     };
-    let response = match route(inner, client, key, &request, started).await {
+    match route(inner, client, key, &request, started).await {
         Ok(response) => response,
         Err(error) => {
             let status = error.status();
+            let tried = match &error {
+                GatewayError::Upstream { attempts, .. } => attempts
+                    .iter()
+                    .map(|a| format!("{}={}", a.channel, a.status.map_or_else(|| "-".to_owned(), |s| s.to_string())))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => String::new(),
+            };
             tracing::info!(
                 role = %key.role, model = %request.model, status = status.as_u16(),
                 latency_ms = inner.platform.runtime.now().0.saturating_sub(started.0),
-                error = %error, "request failed"
+                tried = %tried, error = %error, "request failed"
             );
             error.into_response()
         }
-    };
-    response
+    }
 }
 
 fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {

@@ -7,6 +7,8 @@ mod auth;
 mod chat;
 mod discovery;
 mod models;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

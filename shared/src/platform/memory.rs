@@ -93,3 +93,37 @@ impl StateStore for MemoryStore {
         Box::pin(std::future::ready(Ok(value)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_executor::block_on;
+
+    use super::*;
+
+    #[test]
+    fn cooldowns_expire_and_a_later_end_wins() {
+        let store = MemoryStore::new();
+        let keys = vec!["a".to_owned(), "b".to_owned()];
+        block_on(store.start_cooldown("a", UnixMillis(2_000))).unwrap();
+        block_on(store.start_cooldown("a", UnixMillis(1_500))).unwrap();
+        assert_eq!(block_on(store.cooldowns(&keys, UnixMillis(1_000))).unwrap(), vec![Some(UnixMillis(2_000)), None]);
+        assert_eq!(block_on(store.cooldowns(&keys, UnixMillis(2_000))).unwrap(), vec![None, None]);
+    }
+
+    #[test]
+    fn cursors_count_per_key_from_zero() {
+        let store = MemoryStore::new();
+        let next = |k| block_on(store.next_cursor(k)).unwrap();
+        assert_eq!((next("x"), next("x"), next("y"), next("x")), (0, 1, 0, 2));
+    }
+
+    #[test]
+    fn admission_is_counted_per_key() {
+        let store = MemoryStore::new();
+        let rules = [RateRule { limit: 1, window_ms: 60_000 }];
+        let admit = |k| block_on(store.admit(k, &rules, UnixMillis(120_000))).unwrap();
+        assert_eq!(admit("a"), Admission::Admitted);
+        assert!(matches!(admit("a"), Admission::Limited { .. }));
+        assert_eq!(admit("b"), Admission::Admitted);
+    }
+}

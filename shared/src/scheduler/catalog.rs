@@ -213,3 +213,95 @@ impl Catalog {
         visiting.remove(&client);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(keys: &str) -> Config {
+        let yaml = format!(
+            "providers:
+  - provider: p1
+    base_url: http://p1/v1
+    model: [gpt-4o, {{claude-x-2024: claude-x}}, vendor/m]
+  - provider: p2
+    base_url: http://p2/v1
+    model: [gpt-4o, llama]
+  - provider: p3
+    base_url: http://p3/v1
+api_keys:
+{keys}"
+        );
+        Config::from_yaml_str(&yaml, &|_| None).unwrap()
+    }
+
+    fn resolve(
+        cfg: &Config,
+        catalog: &Catalog,
+        client: usize,
+        model: &str,
+    ) -> Result<Vec<(usize, String, Option<u32>)>, RouteError> {
+        catalog
+            .resolve(cfg, client, model)
+            .map(|cs| cs.into_iter().map(|c| (c.provider, c.upstream, c.weight)).collect())
+    }
+
+    #[test]
+    fn rules_select_channels_in_rule_order_without_duplicates() {
+        let cfg = config(
+            "  - api: all
+  - api: plain
+    model: [gpt-4o]
+  - api: order
+    model: [p2/*, gpt-4o, p1/gpt-4o]
+  - api: literal
+    model: [<vendor/m>]
+  - api: weighted
+    model: [{p2/*: 3}, {p1/*: 1}]
+  - api: via
+    model: [{weighted/*: 7}]
+",
+        );
+        let catalog = Catalog::new(&cfg, &HashMap::new());
+        assert_eq!(
+            resolve(&cfg, &catalog, 0, "gpt-4o"),
+            Ok(vec![(0, "gpt-4o".into(), None), (1, "gpt-4o".into(), None)])
+        );
+        assert_eq!(resolve(&cfg, &catalog, 0, "claude-x"), Ok(vec![(0, "claude-x-2024".into(), None)]));
+        assert_eq!(resolve(&cfg, &catalog, 1, "llama"), Err(RouteError::Forbidden));
+        assert_eq!(resolve(&cfg, &catalog, 1, "nope"), Err(RouteError::UnknownModel));
+        assert_eq!(
+            resolve(&cfg, &catalog, 2, "gpt-4o"),
+            Ok(vec![(1, "gpt-4o".into(), None), (0, "gpt-4o".into(), None)])
+        );
+        assert_eq!(resolve(&cfg, &catalog, 3, "vendor/m"), Ok(vec![(0, "vendor/m".into(), None)]));
+        assert_eq!(
+            resolve(&cfg, &catalog, 4, "gpt-4o"),
+            Ok(vec![(1, "gpt-4o".into(), Some(3)), (0, "gpt-4o".into(), Some(1))])
+        );
+        // A key used as a channel keeps the inner weights; the outer one fills in where none is set.
+        assert_eq!(
+            resolve(&cfg, &catalog, 5, "gpt-4o"),
+            Ok(vec![(1, "gpt-4o".into(), Some(3)), (0, "gpt-4o".into(), Some(1))])
+        );
+    }
+
+    #[test]
+    fn discovered_models_join_the_catalog_and_cycles_end() {
+        let cfg = config("  - api: a\n    model: [b/*]\n  - api: b\n    model: [a/*, p3/*]\n");
+        let mut found = HashMap::new();
+        found.insert(2, vec!["found-1".to_owned(), "found-2".to_owned()]);
+        let catalog = Catalog::new(&cfg, &found);
+        assert_eq!(catalog.upstream(2, "found-2"), Some("found-2"));
+        assert_eq!(resolve(&cfg, &catalog, 0, "found-1"), Ok(vec![(2, "found-1".into(), None)]));
+        assert_eq!(catalog.models_for(&cfg, 0), vec!["found-1", "found-2"]);
+        assert_eq!(catalog.models_for(&cfg, 1), vec!["found-1", "found-2"]);
+    }
+
+    #[test]
+    fn model_listing_follows_rule_order() {
+        let cfg = config("  - api: k\n    model: [llama, p1/*, gpt-4o, p2/llama, unknown]\n");
+        let catalog = Catalog::new(&cfg, &HashMap::new());
+        assert_eq!(catalog.models_for(&cfg, 0), vec!["llama", "gpt-4o", "claude-x", "vendor/m"]);
+    }
+}

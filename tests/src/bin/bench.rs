@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -26,6 +27,8 @@ const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","c
 const REQUEST: &str = r#"{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello there, how are you doing today?"}],"temperature":0.7}"#;
 const STREAM_REQUEST: &str =
     r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"Hello there, how are you doing today?"}]}"#;
+/// Like a real model: events 1 ms apart (the mock paces streams whose `user` is "paced").
+const PACED_REQUEST: &str = r#"{"model":"bench","stream":true,"user":"paced","messages":[{"role":"user","content":"Hello there, how are you doing today?"}]}"#;
 
 fn stream_frames() -> Vec<String> {
     let mut frames: Vec<String> = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
@@ -49,7 +52,13 @@ async fn mock(request: axum::extract::Request) -> Response {
     let streaming = memchr_contains(&body, b"\"stream\":true");
     if streaming {
         let frames = stream_frames();
-        let stream = futures_util::stream::iter(frames.into_iter().map(|f| Ok::<_, std::io::Error>(Bytes::from(f))));
+        let paced = memchr_contains(&body, b"\"user\":\"paced\"");
+        let stream = futures_util::stream::iter(frames).then(move |f| async move {
+            if paced {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok::<_, std::io::Error>(Bytes::from(f))
+        });
         return Response::builder()
             .header("content-type", "text/event-stream")
             .body(Body::from_stream(stream))
@@ -253,6 +262,7 @@ fn us(d: Duration) -> f64 {
 struct Report {
     latency: Latency,
     ttft: Latency,
+    paced_ttft: Latency,
     stream: Latency,
     rps: f64,
     stream_rps: f64,
@@ -262,8 +272,9 @@ struct Report {
 
 async fn measure(client: &HttpClient, process: Option<&Gateway>, addr: SocketAddr, n: usize, seconds: u64) -> Report {
     let cpu = || process.map(Gateway::cpu_seconds).unwrap_or(0.0);
-    let latency = latency(client, addr, REQUEST, n, false).await;
+    let plain = latency(client, addr, REQUEST, n, false).await;
     let ttft = latency_of_stream(client, addr, n / 2, true).await;
+    let paced_ttft = latency(client, addr, PACED_REQUEST, n / 4, true).await;
     let stream = latency_of_stream(client, addr, n / 2, false).await;
     let c0 = cpu();
     let (done, time) = throughput(addr, REQUEST, 64, Duration::from_secs(seconds)).await;
@@ -271,8 +282,9 @@ async fn measure(client: &HttpClient, process: Option<&Gateway>, addr: SocketAdd
     let (stream_done, stream_time) = throughput(addr, STREAM_REQUEST, 64, Duration::from_secs(seconds)).await;
     let c2 = cpu();
     Report {
-        latency,
+        latency: plain,
         ttft,
+        paced_ttft,
         stream,
         rps: done as f64 / time.as_secs_f64(),
         stream_rps: stream_done as f64 / stream_time.as_secs_f64(),
@@ -338,8 +350,9 @@ async fn main() {
     };
     row("non-streaming latency p50, concurrency 1", &|r| r.latency.p50);
     row("non-streaming latency p99, concurrency 1", &|r| r.latency.p99);
-    row("time to first streamed token p50", &|r| r.ttft.p50);
-    row("time to first streamed token p99", &|r| r.ttft.p99);
+    row("time to first token p50, paced stream (1 ms apart)", &|r| r.paced_ttft.p50);
+    row("time to first token p99, paced stream (1 ms apart)", &|r| r.paced_ttft.p99);
+    row("time to first byte p50, 12-event burst", &|r| r.ttft.p50);
     row("whole stream p50 (12 events)", &|r| r.stream.p50);
     let nginx_rate =
         |f: &dyn Fn(&Report) -> f64| nginx.as_ref().map(|(r, _)| format!(" {:.0} | |", f(r))).unwrap_or_default();
