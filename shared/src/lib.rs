@@ -18,6 +18,7 @@ pub mod error;
 pub mod gateway;
 pub mod platform;
 pub mod scheduler;
+pub mod schema;
 pub mod sse;
 pub mod stream;
 pub mod usage;

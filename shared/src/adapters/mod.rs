@@ -2,8 +2,143 @@
 //!
 //! Invariant: a provider quirk lives in its adapter, never in the gateway or the shells.
 
+pub mod anthropic;
 pub mod openai;
 pub mod raw;
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::HeaderValue;
+
+use crate::config::{Provider, Secret};
+use crate::sse::SseEvent;
+use crate::stream::{Flow, StreamError, StreamTranslator};
+use crate::usage::Usage;
+use raw::RawObject;
+
+/// What a reply translation needs to know about the request it answers.
+#[derive(Clone, Debug)]
+pub struct ResponseCtx {
+    /// The model name the client asked for; replies report it.
+    pub alias: String,
+    /// Unix seconds, stamped on translated replies.
+    pub created: u64,
+    /// The client asked for the usage chunk (`stream_options.include_usage`).
+    pub wants_usage: bool,
+    /// A random number for ids when the upstream gives none.
+    pub nonce: u64,
+}
+
+impl ResponseCtx {
+    /// `chatcmpl-…` from the upstream's message id, or from the nonce.
+    pub fn completion_id(&self, upstream_id: &str) -> String {
+        if upstream_id.is_empty() {
+            format!("chatcmpl-{:016x}", self.nonce)
+        } else {
+            format!("chatcmpl-{}", upstream_id.trim_start_matches("msg_"))
+        }
+    }
+}
+
+/// Builds the upstream request for one attempt in the provider's dialect.
+pub fn build_request(
+    provider: &Provider,
+    key: Option<&Secret>,
+    body: &RawObject,
+    upstream_model: &str,
+    alias: &str,
+    stream: bool,
+) -> Result<http::Request<Bytes>, String> {
+    match provider.dialect {
+        Dialect::OpenAi | Dialect::OpenRouter => openai::build_request(provider, key, body, upstream_model, stream),
+        Dialect::Anthropic => anthropic::build_request(provider, key, body, upstream_model, alias, stream),
+        other => Err(not_supported(other)),
+    }
+}
+
+/// Translates a non-streamed reply into an OpenAI completion.
+pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Result<(Bytes, Option<Usage>), String> {
+    match dialect {
+        Dialect::OpenAi | Dialect::OpenRouter => openai::parse_response(body, &ctx.alias),
+        Dialect::Anthropic => anthropic::parse_response(body, ctx),
+        other => Err(not_supported(other)),
+    }
+}
+
+/// The stream translator for a dialect.
+pub fn translator(dialect: Dialect, ctx: ResponseCtx) -> Translator {
+    match dialect {
+        Dialect::Anthropic => Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx)),
+        _ => Translator::OpenAi(openai::PassthroughTranslator::new(ctx.alias, ctx.wants_usage)),
+    }
+}
+
+/// The request that lists a provider's models (for providers configured without `model:`).
+pub fn models_request(provider: &Provider, key: Option<&Secret>) -> Result<http::Request<Bytes>, String> {
+    let key = key.filter(|k| !k.expose().is_empty());
+    let header = |text: String| {
+        HeaderValue::try_from(text).map_err(|_| "the upstream key is not a valid header value".to_owned())
+    };
+    let mut request = match provider.dialect {
+        Dialect::OpenAi | Dialect::OpenRouter => {
+            let mut r = http::Request::get(openai::models_url(&provider.base_url))
+                .body(Bytes::new())
+                .map_err(|e| e.to_string())?;
+            if let Some(key) = key {
+                r.headers_mut().insert(AUTHORIZATION, header(format!("Bearer {}", key.expose()))?);
+            }
+            r
+        }
+        Dialect::Anthropic => {
+            let mut r = http::Request::get(anthropic::models_url(&provider.base_url))
+                .body(Bytes::new())
+                .map_err(|e| e.to_string())?;
+            r.headers_mut().insert("anthropic-version", HeaderValue::from_static(anthropic::API_VERSION));
+            if let Some(key) = key {
+                r.headers_mut().insert("x-api-key", header(key.expose().to_owned())?);
+            }
+            r
+        }
+        other => return Err(format!("model discovery for {} upstreams is not supported yet", other.name())),
+    };
+    for (name, value) in &provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+fn not_supported(dialect: Dialect) -> String {
+    format!("the {} engine is not supported by this build yet", dialect.name())
+}
+
+/// Every dialect's stream translator behind one type, chosen by an exhaustive match.
+pub enum Translator {
+    OpenAi(openai::PassthroughTranslator),
+    Anthropic(anthropic::StreamToOpenAi),
+}
+
+impl StreamTranslator for Translator {
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError> {
+        match self {
+            Self::OpenAi(t) => t.on_event(event, out),
+            Self::Anthropic(t) => t.on_event(event, out),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        match self {
+            Self::OpenAi(t) => t.finish(),
+            Self::Anthropic(t) => t.finish(),
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::OpenAi(t) => t.usage(),
+            Self::Anthropic(t) => t.usage(),
+        }
+    }
+}
 
 /// The wire format of an upstream, from `engine:` or detected from `base_url`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +226,7 @@ impl Dialect {
 
     /// Whether this build can talk to such an upstream yet.
     pub fn is_supported(self) -> bool {
-        matches!(self, Self::OpenAi | Self::OpenRouter)
+        matches!(self, Self::OpenAi | Self::OpenRouter | Self::Anthropic)
     }
 
     pub fn name(self) -> &'static str {

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::discovery::collect;
 use super::{Inner, ResponseBody};
-use crate::adapters::openai;
 use crate::adapters::raw::RawObject;
+use crate::adapters::{self, openai, ResponseCtx, Translator};
 use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
@@ -207,7 +207,7 @@ struct Run<'a> {
 /// A successful attempt, before it is turned into the client's response.
 enum Reply {
     Full { body: Bytes, usage: Option<Usage> },
-    Stream(Box<Driver<openai::PassthroughTranslator>>),
+    Stream(Box<Driver<Translator>>),
 }
 
 struct Success {
@@ -365,10 +365,11 @@ impl Run<'_> {
         let runtime = &self.inner.platform.runtime;
         let request = self.request;
         let timeout = config.timeout(provider, &request.model, &candidate.upstream);
-        let upstream_request = openai::build_request(provider, key, &request.body, &candidate.upstream, request.stream)
-            .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        let upstream_request =
+            adapters::build_request(provider, key, &request.body, &candidate.upstream, &request.model, request.stream)
+                .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
         let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
-        let work = self.exchange(upstream_request, options, timeout);
+        let work = self.exchange(provider, upstream_request, options, timeout);
         match select(Box::pin(work), runtime.sleep(timeout)).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(AttemptError {
@@ -381,6 +382,7 @@ impl Run<'_> {
 
     async fn exchange(
         &self,
+        provider: &Provider,
         upstream_request: http::Request<Bytes>,
         options: SendOptions,
         timeout: Duration,
@@ -405,8 +407,15 @@ impl Run<'_> {
             let reason = format!("HTTP {}: {}", status.as_u16(), quote(&body));
             return Err(AttemptError { failure, reason, passthrough: Some((status, body)) });
         }
+        let runtime = &inner.platform.runtime;
+        let ctx = ResponseCtx {
+            alias: request.model.clone(),
+            created: runtime.now().0 / 1000,
+            wants_usage: request.wants_usage,
+            nonce: runtime.random_u64(),
+        };
         if request.stream && is_event_stream {
-            let translator = openai::PassthroughTranslator::new(request.model.clone(), request.wants_usage);
+            let translator = adapters::translator(provider.dialect, ctx);
             let mut driver = Driver::new(response.into_body(), translator, inner.platform.runtime.clone(), timeout);
             driver.prime().await.map_err(stream_failure)?;
             if let Some(trigger) = triggers.iter().find(|t| driver.pending().any(|f| contains(f, t))) {
@@ -429,7 +438,7 @@ impl Run<'_> {
                 passthrough: None,
             });
         }
-        let (body, usage) = openai::parse_response(&body, &request.model).map_err(|reason| AttemptError {
+        let (body, usage) = adapters::parse_response(provider.dialect, &body, &ctx).map_err(|reason| AttemptError {
             failure: Failure::BadResponse,
             reason,
             passthrough: None,

@@ -6,10 +6,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{join_all, select, Either};
 use futures_util::StreamExt;
-use http::header::AUTHORIZATION;
-use http::HeaderValue;
 
-use crate::adapters::openai;
+use crate::adapters::{self, openai};
 use crate::config::{Config, ModelSource, Provider};
 use crate::platform::{ByteStream, Platform, SendOptions};
 
@@ -45,19 +43,7 @@ pub(super) async fn discover(config: &Config, platform: &Platform) -> (HashMap<u
 }
 
 async fn discover_one(config: &Config, provider: &Provider, platform: &Platform) -> Result<Vec<String>, String> {
-    if !provider.dialect.is_supported() {
-        return Err(format!("model discovery for {} upstreams is not supported yet", provider.dialect.name()));
-    }
-    let mut request =
-        http::Request::get(openai::models_url(&provider.base_url)).body(Bytes::new()).map_err(|e| e.to_string())?;
-    if let Some(key) = provider.keys.first().filter(|k| !k.expose().is_empty()) {
-        let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
-            .map_err(|_| "the upstream key is not a valid header value".to_owned())?;
-        request.headers_mut().insert(AUTHORIZATION, value);
-    }
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
+    let request = adapters::models_request(provider, provider.keys.first())?;
     let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
     let work = async {
         let response = platform.http.send(request, options).await.map_err(|e| e.to_string())?;
