@@ -20,6 +20,7 @@ use uni_api_core::stream::{Flow, StreamTranslator};
 fn dialect_config(dialect: &str) -> Config {
     let base = match dialect {
         "anthropic" => "https://api.anthropic.com/v1/messages",
+        "gemini" => "https://generativelanguage.googleapis.com/v1beta",
         other => panic!("no golden config for {other}"),
     };
     let yaml = format!(
@@ -136,4 +137,9 @@ fn run_dialect(name: &str, dialect: Dialect) {
 #[test]
 fn anthropic() {
     run_dialect("anthropic", Dialect::Anthropic);
+}
+
+#[test]
+fn gemini() {
+    run_dialect("gemini", Dialect::Gemini);
 }

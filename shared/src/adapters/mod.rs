@@ -3,6 +3,7 @@
 //! Invariant: a provider quirk lives in its adapter, never in the gateway or the shells.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 pub mod raw;
 
@@ -52,6 +53,7 @@ pub fn build_request(
     match provider.dialect {
         Dialect::OpenAi | Dialect::OpenRouter => openai::build_request(provider, key, body, upstream_model, stream),
         Dialect::Anthropic => anthropic::build_request(provider, key, body, upstream_model, alias, stream),
+        Dialect::Gemini => gemini::build_request(provider, key, body, upstream_model, alias, stream),
         other => Err(not_supported(other)),
     }
 }
@@ -61,6 +63,7 @@ pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Resul
     match dialect {
         Dialect::OpenAi | Dialect::OpenRouter => openai::parse_response(body, &ctx.alias),
         Dialect::Anthropic => anthropic::parse_response(body, ctx),
+        Dialect::Gemini => gemini::parse_response(body, ctx),
         other => Err(not_supported(other)),
     }
 }
@@ -69,6 +72,7 @@ pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Resul
 pub fn translator(dialect: Dialect, ctx: ResponseCtx) -> Translator {
     match dialect {
         Dialect::Anthropic => Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx)),
+        Dialect::Gemini => Translator::Gemini(gemini::StreamToOpenAi::new(ctx)),
         _ => Translator::OpenAi(openai::PassthroughTranslator::new(ctx.alias, ctx.wants_usage)),
     }
 }
@@ -99,12 +103,40 @@ pub fn models_request(provider: &Provider, key: Option<&Secret>) -> Result<http:
             }
             r
         }
+        Dialect::Gemini => {
+            let mut r = http::Request::get(gemini::models_url(&provider.base_url))
+                .body(Bytes::new())
+                .map_err(|e| e.to_string())?;
+            if let Some(key) = key {
+                r.headers_mut().insert("x-goog-api-key", header(key.expose().to_owned())?);
+            }
+            r
+        }
         other => return Err(format!("model discovery for {} upstreams is not supported yet", other.name())),
     };
     for (name, value) in &provider.headers {
         request.headers_mut().insert(name.clone(), value.clone());
     }
     Ok(request)
+}
+
+/// The OpenAI `usage` object, with cached and reasoning token details.
+pub(crate) fn usage_json(u: &Usage) -> serde_json::Value {
+    serde_json::json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": { "cached_tokens": u.cached_tokens },
+        "completion_tokens_details": { "reasoning_tokens": u.reasoning_tokens },
+    })
+}
+
+/// Model ids from a provider's listing.
+pub fn parse_model_list(dialect: Dialect, body: &[u8]) -> Result<Vec<String>, String> {
+    match dialect {
+        Dialect::Gemini => gemini::parse_model_list(body),
+        _ => openai::parse_model_list(body),
+    }
 }
 
 fn not_supported(dialect: Dialect) -> String {
@@ -115,6 +147,7 @@ fn not_supported(dialect: Dialect) -> String {
 pub enum Translator {
     OpenAi(openai::PassthroughTranslator),
     Anthropic(anthropic::StreamToOpenAi),
+    Gemini(gemini::StreamToOpenAi),
 }
 
 impl StreamTranslator for Translator {
@@ -122,6 +155,7 @@ impl StreamTranslator for Translator {
         match self {
             Self::OpenAi(t) => t.on_event(event, out),
             Self::Anthropic(t) => t.on_event(event, out),
+            Self::Gemini(t) => t.on_event(event, out),
         }
     }
 
@@ -129,6 +163,7 @@ impl StreamTranslator for Translator {
         match self {
             Self::OpenAi(t) => t.finish(),
             Self::Anthropic(t) => t.finish(),
+            Self::Gemini(t) => t.finish(),
         }
     }
 
@@ -136,6 +171,7 @@ impl StreamTranslator for Translator {
         match self {
             Self::OpenAi(t) => t.usage(),
             Self::Anthropic(t) => t.usage(),
+            Self::Gemini(t) => t.usage(),
         }
     }
 }
@@ -226,7 +262,7 @@ impl Dialect {
 
     /// Whether this build can talk to such an upstream yet.
     pub fn is_supported(self) -> bool {
-        matches!(self, Self::OpenAi | Self::OpenRouter | Self::Anthropic)
+        matches!(self, Self::OpenAi | Self::OpenRouter | Self::Anthropic | Self::Gemini)
     }
 
     pub fn name(self) -> &'static str {

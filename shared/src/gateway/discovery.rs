@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::{join_all, select, Either};
 use futures_util::StreamExt;
 
-use crate::adapters::{self, openai};
+use crate::adapters;
 use crate::config::{Config, ModelSource, Provider};
 use crate::platform::{ByteStream, Platform, SendOptions};
 
@@ -52,7 +52,7 @@ async fn discover_one(config: &Config, provider: &Provider, platform: &Platform)
         if !status.is_success() {
             return Err(format!("the upstream answered HTTP {}", status.as_u16()));
         }
-        openai::parse_model_list(&body)
+        adapters::parse_model_list(provider.dialect, &body)
     };
     let timer = platform.runtime.sleep(DISCOVERY_TIMEOUT);
     let result = match select(Box::pin(work), timer).await {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::finish_reason;
-use crate::adapters::ResponseCtx;
+use crate::adapters::{usage_json, ResponseCtx};
 use crate::usage::Usage;
 
 #[derive(Deserialize)]
@@ -58,17 +58,6 @@ impl AnthropicUsage {
             reasoning_tokens: 0,
         }
     }
-}
-
-/// The OpenAI `usage` object for a `Usage`.
-pub(crate) fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": { "cached_tokens": u.cached_tokens },
-        "completion_tokens_details": { "reasoning_tokens": u.reasoning_tokens },
-    })
 }
 
 /// Translates a non-streamed Anthropic reply.

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::finish_reason;
-use super::response::{usage_json, AnthropicUsage};
-use crate::adapters::ResponseCtx;
+use super::response::AnthropicUsage;
+use crate::adapters::{usage_json, ResponseCtx};
 use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
