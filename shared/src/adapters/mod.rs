@@ -3,6 +3,7 @@
 //! Invariant: a provider quirk lives in its adapter, never in the gateway or the shells.
 
 pub mod anthropic;
+pub mod azure;
 pub mod gemini;
 pub mod openai;
 pub mod raw;
@@ -54,6 +55,7 @@ pub fn build_request(
         Dialect::OpenAi | Dialect::OpenRouter => openai::build_request(provider, key, body, upstream_model, stream),
         Dialect::Anthropic => anthropic::build_request(provider, key, body, upstream_model, alias, stream),
         Dialect::Gemini => gemini::build_request(provider, key, body, upstream_model, alias, stream),
+        Dialect::Azure => azure::build_request(provider, key, body, upstream_model, stream),
         other => Err(not_supported(other)),
     }
 }
@@ -64,6 +66,7 @@ pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Resul
         Dialect::OpenAi | Dialect::OpenRouter => openai::parse_response(body, &ctx.alias),
         Dialect::Anthropic => anthropic::parse_response(body, ctx),
         Dialect::Gemini => gemini::parse_response(body, ctx),
+        Dialect::Azure => azure::parse_response(body, ctx),
         other => Err(not_supported(other)),
     }
 }
@@ -73,6 +76,9 @@ pub fn translator(dialect: Dialect, ctx: ResponseCtx) -> Translator {
     match dialect {
         Dialect::Anthropic => Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx)),
         Dialect::Gemini => Translator::Gemini(gemini::StreamToOpenAi::new(ctx)),
+        Dialect::Azure => Translator::OpenAi(
+            openai::PassthroughTranslator::new(ctx.alias, ctx.wants_usage).stripping_content_filters(),
+        ),
         _ => Translator::OpenAi(openai::PassthroughTranslator::new(ctx.alias, ctx.wants_usage)),
     }
 }
@@ -221,7 +227,8 @@ impl Dialect {
                 Self::Gemini
             } else if host.ends_with("aiplatform.googleapis.com") || path.contains("google-vertex-ai") {
                 Self::Vertex
-            } else if host.ends_with("azure.com") {
+            } else if host.ends_with("azure.com") && host != "models.inference.ai.azure.com" {
+                // GitHub Models lives on an Azure host but speaks plain OpenAI with a Bearer token.
                 Self::Azure
             } else if host == "api.cloudflare.com" {
                 Self::Cloudflare
@@ -262,7 +269,7 @@ impl Dialect {
 
     /// Whether this build can talk to such an upstream yet.
     pub fn is_supported(self) -> bool {
-        matches!(self, Self::OpenAi | Self::OpenRouter | Self::Anthropic | Self::Gemini)
+        matches!(self, Self::OpenAi | Self::OpenRouter | Self::Anthropic | Self::Gemini | Self::Azure)
     }
 
     pub fn name(self) -> &'static str {
@@ -295,6 +302,7 @@ mod tests {
             ("https://my.gw/v1beta", Gemini),
             ("https://us-central1-aiplatform.googleapis.com", Vertex),
             ("https://res.openai.azure.com", Azure),
+            ("https://models.inference.ai.azure.com/chat/completions", OpenAi),
             ("https://api.cloudflare.com", Cloudflare),
             ("https://api.cohere.com/v2/chat", Cohere),
             ("https://openrouter.ai/api/v1/chat/completions", OpenRouter),

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -53,15 +54,25 @@ pub fn build_request(
     upstream_model: &str,
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
+    let auth = key.map(|k| (AUTHORIZATION.as_str(), format!("Bearer {}", k.expose())));
+    build_request_to(provider, chat_url(&provider.base_url), auth, body, upstream_model, stream)
+}
+
+/// The OpenAI-format request to `url`, with the key in the given header (name, full value).
+pub(crate) fn build_request_to(
+    provider: &Provider,
+    url: String,
+    auth: Option<(&str, String)>,
+    body: &RawObject,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<http::Request<Bytes>, String> {
     let bytes = serde_json::to_vec(&UpstreamBody { body, model: upstream_model, stream }).map_err(|e| e.to_string())?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(chat_url(&provider.base_url))
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
-        let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+    let mut builder = http::Request::builder().method(Method::POST).uri(url).header(CONTENT_TYPE, "application/json");
+    if let Some((name, value)) = auth.filter(|(_, v)| !v.is_empty() && v != "Bearer ") {
+        let value = HeaderValue::try_from(value)
             .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
-        builder = builder.header(AUTHORIZATION, value);
+        builder = builder.header(name, value);
     }
     if stream {
         builder = builder.header(http::header::ACCEPT, "text/event-stream");
@@ -169,6 +180,8 @@ pub struct PassthroughTranslator {
     client_wants_usage: bool,
     usage: Option<Usage>,
     saw_finish: bool,
+    /// Azure: drop content-filter annotations and the filter-only first chunk.
+    strip_filters: bool,
 }
 
 /// Just enough of a streamed choice to see whether the completion finished.
@@ -180,8 +193,30 @@ struct ChoiceProbe<'a> {
 
 impl PassthroughTranslator {
     pub fn new(alias: impl Into<String>, client_wants_usage: bool) -> Self {
-        Self { alias: alias.into(), client_wants_usage, usage: None, saw_finish: false }
+        Self { alias: alias.into(), client_wants_usage, usage: None, saw_finish: false, strip_filters: false }
     }
+
+    /// For Azure OpenAI, whose chunks carry content-filter results clients do not expect.
+    pub fn stripping_content_filters(mut self) -> Self {
+        self.strip_filters = true;
+        self
+    }
+}
+
+/// Removes Azure's content-filter fields from a completion or chunk.
+pub(crate) fn strip_content_filters(object: &mut RawObject) -> Result<(), serde_json::Error> {
+    object.remove("prompt_filter_results");
+    object.remove("prompt_annotations");
+    if let Some(mut choices) = object.field::<Vec<Value>>("choices") {
+        for choice in &mut choices {
+            if let Some(c) = choice.as_object_mut() {
+                c.remove("content_filter_results");
+                c.remove("content_filter_result");
+            }
+        }
+        object.set("choices", &choices)?;
+    }
+    Ok(())
 }
 
 impl StreamTranslator for PassthroughTranslator {
@@ -200,6 +235,14 @@ impl StreamTranslator for PassthroughTranslator {
         }
         if chunk.contains("model") {
             chunk.set("model", &self.alias).map_err(|e| StreamError::Corrupt(e.to_string()))?;
+        }
+        if self.strip_filters {
+            let filter_only = chunk.field::<Vec<IgnoredAny>>("choices").is_some_and(|c| c.is_empty())
+                && chunk.present("usage").is_none();
+            if filter_only {
+                return Ok(Flow::Continue);
+            }
+            strip_content_filters(&mut chunk).map_err(|e| StreamError::Corrupt(e.to_string()))?;
         }
         let choices: Vec<ChoiceProbe<'_>> = chunk.field("choices").unwrap_or_default();
         if choices.iter().any(|c| c.finish_reason.is_some()) {
