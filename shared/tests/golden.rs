@@ -21,6 +21,7 @@ fn dialect_config(dialect: &str) -> Config {
     let base = match dialect {
         "anthropic" => "https://api.anthropic.com/v1/messages",
         "gemini" => "https://generativelanguage.googleapis.com/v1beta",
+        "cloudflare" => "https://api.cloudflare.com\n    cf_account_id: acc123",
         other => panic!("no golden config for {other}"),
     };
     let yaml = format!(
@@ -142,4 +143,9 @@ fn anthropic() {
 #[test]
 fn gemini() {
     run_dialect("gemini", Dialect::Gemini);
+}
+
+#[test]
+fn cloudflare() {
+    run_dialect("cloudflare", Dialect::Cloudflare);
 }

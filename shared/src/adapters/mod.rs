@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod cloudflare;
 pub mod gemini;
 pub mod openai;
 pub mod raw;
@@ -56,6 +57,7 @@ pub fn build_request(
         Dialect::Anthropic => anthropic::build_request(provider, key, body, upstream_model, alias, stream),
         Dialect::Gemini => gemini::build_request(provider, key, body, upstream_model, alias, stream),
         Dialect::Azure => azure::build_request(provider, key, body, upstream_model, stream),
+        Dialect::Cloudflare => cloudflare::build_request(provider, key, body, upstream_model, stream),
         other => Err(not_supported(other)),
     }
 }
@@ -67,6 +69,7 @@ pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Resul
         Dialect::Anthropic => anthropic::parse_response(body, ctx),
         Dialect::Gemini => gemini::parse_response(body, ctx),
         Dialect::Azure => azure::parse_response(body, ctx),
+        Dialect::Cloudflare => cloudflare::parse_response(body, ctx),
         other => Err(not_supported(other)),
     }
 }
@@ -76,6 +79,7 @@ pub fn translator(dialect: Dialect, ctx: ResponseCtx) -> Translator {
     match dialect {
         Dialect::Anthropic => Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx)),
         Dialect::Gemini => Translator::Gemini(gemini::StreamToOpenAi::new(ctx)),
+        Dialect::Cloudflare => Translator::Cloudflare(cloudflare::StreamToOpenAi::new(ctx)),
         Dialect::Azure => Translator::OpenAi(
             openai::PassthroughTranslator::new(ctx.alias, ctx.wants_usage).stripping_content_filters(),
         ),
@@ -154,6 +158,7 @@ pub enum Translator {
     OpenAi(openai::PassthroughTranslator),
     Anthropic(anthropic::StreamToOpenAi),
     Gemini(gemini::StreamToOpenAi),
+    Cloudflare(cloudflare::StreamToOpenAi),
 }
 
 impl StreamTranslator for Translator {
@@ -162,6 +167,7 @@ impl StreamTranslator for Translator {
             Self::OpenAi(t) => t.on_event(event, out),
             Self::Anthropic(t) => t.on_event(event, out),
             Self::Gemini(t) => t.on_event(event, out),
+            Self::Cloudflare(t) => t.on_event(event, out),
         }
     }
 
@@ -170,6 +176,7 @@ impl StreamTranslator for Translator {
             Self::OpenAi(t) => t.finish(),
             Self::Anthropic(t) => t.finish(),
             Self::Gemini(t) => t.finish(),
+            Self::Cloudflare(t) => t.finish(),
         }
     }
 
@@ -178,6 +185,7 @@ impl StreamTranslator for Translator {
             Self::OpenAi(t) => t.usage(),
             Self::Anthropic(t) => t.usage(),
             Self::Gemini(t) => t.usage(),
+            Self::Cloudflare(t) => t.usage(),
         }
     }
 }
@@ -269,7 +277,10 @@ impl Dialect {
 
     /// Whether this build can talk to such an upstream yet.
     pub fn is_supported(self) -> bool {
-        matches!(self, Self::OpenAi | Self::OpenRouter | Self::Anthropic | Self::Gemini | Self::Azure)
+        matches!(
+            self,
+            Self::OpenAi | Self::OpenRouter | Self::Anthropic | Self::Gemini | Self::Azure | Self::Cloudflare
+        )
     }
 
     pub fn name(self) -> &'static str {

@@ -44,6 +44,8 @@ pub struct Provider {
     pub model_timeout: ModelTable<Duration>,
     /// Overrides the global channel cooldown.
     pub cooldown_period: Option<Duration>,
+    /// Cloudflare `cf_account_id` (required for the Cloudflare dialect).
+    pub account_id: Option<String>,
 }
 
 /// Where a provider's model list comes from.

@@ -117,9 +117,21 @@ impl Builder {
         }
         let has_vertex = !raw.project_id.is_null();
         let has_cloudflare = !raw.cf_account_id.is_null();
-        let base_url = raw.base_url.unwrap_or_default().trim().to_owned();
+        let mut base_url = raw.base_url.unwrap_or_default().trim().to_owned();
         let dialect = Dialect::detect(&base_url, raw.engine.as_deref(), has_vertex, has_cloudflare)
             .map_err(|m| ConfigError::invalid(format!("{path}.engine"), m))?;
+        let account_id = scalar(&raw.cf_account_id, &format!("{path}.cf_account_id"))?.filter(|a| !a.is_empty());
+        if dialect == Dialect::Cloudflare {
+            if account_id.is_none() {
+                return Err(ConfigError::invalid(
+                    format!("{path}.cf_account_id"),
+                    "Cloudflare Workers AI needs the account id",
+                ));
+            }
+            if base_url.is_empty() {
+                base_url = "https://api.cloudflare.com".to_owned();
+            }
+        }
         if base_url.is_empty() && dialect.needs_base_url() {
             return Err(ConfigError::invalid(format!("{path}.base_url"), "an upstream URL is required"));
         }
@@ -184,6 +196,7 @@ impl Builder {
             key_schedule,
             model_timeout: timeout_table(&prefs.model_timeout, &format!("{ppath}.model_timeout"))?,
             cooldown_period: duration(&prefs.cooldown_period, &format!("{ppath}.cooldown_period"))?,
+            account_id,
         })
     }
 
