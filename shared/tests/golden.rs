@@ -21,6 +21,7 @@ fn dialect_config(dialect: &str) -> Config {
     let base = match dialect {
         "anthropic" => "https://api.anthropic.com/v1/messages",
         "gemini" => "https://generativelanguage.googleapis.com/v1beta",
+        "cohere" => "https://api.cohere.com",
         "cloudflare" => "https://api.cloudflare.com\n    cf_account_id: acc123",
         other => panic!("no golden config for {other}"),
     };
@@ -148,4 +149,9 @@ fn gemini() {
 #[test]
 fn cloudflare() {
     run_dialect("cloudflare", Dialect::Cloudflare);
+}
+
+#[test]
+fn cohere() {
+    run_dialect("cohere", Dialect::Cohere);
 }

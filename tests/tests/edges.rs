@@ -88,14 +88,14 @@ async fn an_http_proxy_carries_the_upstream_request() {
 async fn engines_not_built_yet_answer_clearly_and_fail_over() {
     let mock = Mock::start("p").await;
     let yaml = format!(
-        "providers:\n  - provider: cohere\n    base_url: http://127.0.0.1:9/v2/chat\n    engine: cohere\n    api: co-test\n    model: [m]\n  - provider: p\n    base_url: {}\n    model: [m]\napi_keys:\n  - api: k\n  - api: only-cohere\n    model: [cohere/*]\n",
+        "providers:\n  - provider: vertex\n    base_url: http://127.0.0.1:9\n    engine: vertex\n    api: unused\n    model: [m]\n  - provider: p\n    base_url: {}\n    model: [m]\napi_keys:\n  - api: k\n  - api: only-vertex\n    model: [vertex/*]\n",
         mock.base()
     );
     let gw = TestGateway::start(&yaml).await;
     let (status, body) = gw.chat("k", chat_body("m")).await;
     assert_eq!((status, body["choices"][0]["message"]["content"].as_str()), (200, Some("from p")));
-    let (status, body) = gw.chat("only-cohere", chat_body("m")).await;
+    let (status, body) = gw.chat("only-vertex", chat_body("m")).await;
     assert_eq!(status, 502);
-    assert!(body["error"]["message"].as_str().unwrap().contains("cohere engine is not supported"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("vertex engine is not supported"), "{body}");
     let _ = json!({});
 }

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod azure;
 pub mod cloudflare;
+pub mod cohere;
 pub mod gemini;
 pub mod openai;
 pub mod raw;
@@ -58,6 +59,7 @@ pub fn build_request(
         Dialect::Gemini => gemini::build_request(provider, key, body, upstream_model, alias, stream),
         Dialect::Azure => azure::build_request(provider, key, body, upstream_model, stream),
         Dialect::Cloudflare => cloudflare::build_request(provider, key, body, upstream_model, stream),
+        Dialect::Cohere => cohere::build_request(provider, key, body, upstream_model, stream),
         other => Err(not_supported(other)),
     }
 }
@@ -70,6 +72,7 @@ pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Resul
         Dialect::Gemini => gemini::parse_response(body, ctx),
         Dialect::Azure => azure::parse_response(body, ctx),
         Dialect::Cloudflare => cloudflare::parse_response(body, ctx),
+        Dialect::Cohere => cohere::parse_response(body, ctx),
         other => Err(not_supported(other)),
     }
 }
@@ -80,6 +83,7 @@ pub fn translator(dialect: Dialect, ctx: ResponseCtx) -> Translator {
         Dialect::Anthropic => Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx)),
         Dialect::Gemini => Translator::Gemini(gemini::StreamToOpenAi::new(ctx)),
         Dialect::Cloudflare => Translator::Cloudflare(cloudflare::StreamToOpenAi::new(ctx)),
+        Dialect::Cohere => Translator::Cohere(cohere::StreamToOpenAi::new(ctx)),
         Dialect::Azure => Translator::OpenAi(
             openai::PassthroughTranslator::new(ctx.alias, ctx.wants_usage).stripping_content_filters(),
         ),
@@ -159,6 +163,7 @@ pub enum Translator {
     Anthropic(anthropic::StreamToOpenAi),
     Gemini(gemini::StreamToOpenAi),
     Cloudflare(cloudflare::StreamToOpenAi),
+    Cohere(cohere::StreamToOpenAi),
 }
 
 impl StreamTranslator for Translator {
@@ -168,6 +173,7 @@ impl StreamTranslator for Translator {
             Self::Anthropic(t) => t.on_event(event, out),
             Self::Gemini(t) => t.on_event(event, out),
             Self::Cloudflare(t) => t.on_event(event, out),
+            Self::Cohere(t) => t.on_event(event, out),
         }
     }
 
@@ -177,6 +183,7 @@ impl StreamTranslator for Translator {
             Self::Anthropic(t) => t.finish(),
             Self::Gemini(t) => t.finish(),
             Self::Cloudflare(t) => t.finish(),
+            Self::Cohere(t) => t.finish(),
         }
     }
 
@@ -186,6 +193,7 @@ impl StreamTranslator for Translator {
             Self::Anthropic(t) => t.usage(),
             Self::Gemini(t) => t.usage(),
             Self::Cloudflare(t) => t.usage(),
+            Self::Cohere(t) => t.usage(),
         }
     }
 }

@@ -1,0 +1,277 @@
+//! Cohere v2 chat (`POST {base}/v2/chat`): OpenAI-like messages and tools, its own reply shape
+//! and stream events.
+//!
+//! | Cohere event          | OpenAI output                                             |
+//! |-----------------------|-----------------------------------------------------------|
+//! | `message-start`       | a chunk with `delta.role = "assistant"`                   |
+//! | `content-delta`       | `delta.content`                                           |
+//! | `tool-plan-delta`     | `delta.reasoning_content` (the model's plan)              |
+//! | `tool-call-start`     | a tool-call header (index, id, name)                      |
+//! | `tool-call-delta`     | tool-call argument text                                   |
+//! | `message-end`         | `finish_reason` chunk, usage chunk if asked, end          |
+//! | other events          | nothing                                                   |
+//! | EOF before `message-end` | `StreamError::Truncated`                               |
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method};
+use serde_json::{json, Map, Value};
+
+use super::raw::RawObject;
+use super::{usage_json, ResponseCtx};
+use crate::config::{Provider, Secret};
+use crate::schema::openai::{Content, Message, Stop};
+use crate::sse::SseEvent;
+use crate::stream::{Flow, StreamError, StreamTranslator};
+use crate::usage::Usage;
+
+pub fn chat_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("/chat") {
+        base.to_owned()
+    } else if base.ends_with("/v2") {
+        format!("{base}/chat")
+    } else {
+        format!("{base}/v2/chat")
+    }
+}
+
+fn finish_reason(reason: &str) -> &'static str {
+    match reason {
+        "MAX_TOKENS" => "length",
+        "TOOL_CALL" => "tool_calls",
+        _ => "stop",
+    }
+}
+
+fn usage_of(usage: &Value) -> Option<Usage> {
+    let tokens = usage.get("tokens").or_else(|| usage.get("billed_units"))?;
+    let input = tokens.get("input_tokens")?.as_f64()? as u64;
+    let output = tokens.get("output_tokens").and_then(Value::as_f64).unwrap_or(0.0) as u64;
+    Some(Usage { prompt_tokens: input, completion_tokens: output, total_tokens: input + output, ..Usage::default() })
+}
+
+pub fn build_request(
+    provider: &Provider,
+    key: Option<&Secret>,
+    body: &RawObject,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<http::Request<Bytes>, String> {
+    let messages: Vec<Message> = body
+        .get("messages")
+        .map(|m| serde_json::from_str(m.get()))
+        .transpose()
+        .map_err(|e| format!("`messages` could not be read: {e}"))?
+        .unwrap_or_default();
+    let raw_messages: Vec<Value> = body.field("messages").unwrap_or_default();
+    let messages: Vec<Value> = messages
+        .iter()
+        .zip(raw_messages)
+        .map(|(m, raw)| {
+            let role = if m.role == "developer" { "system" } else { m.role.as_str() };
+            let mut out = json!({ "role": role });
+            match (&m.content, raw.get("content")) {
+                // Parts (text and images) keep OpenAI's shape, which Cohere v2 accepts.
+                (Some(Content::Parts(_)), Some(parts)) => out["content"] = parts.clone(),
+                (Some(c), _) => out["content"] = json!(c.text()),
+                (None, _) => {}
+            }
+            if let Some(calls) = raw.get("tool_calls").filter(|c| !c.is_null()) {
+                out["tool_calls"] = calls.clone();
+            }
+            if let Some(id) = &m.tool_call_id {
+                out["tool_call_id"] = json!(id);
+            }
+            out
+        })
+        .collect();
+    let mut payload = Map::new();
+    payload.insert("model".into(), json!(upstream_model));
+    payload.insert("messages".into(), Value::Array(messages));
+    for (from, to) in [
+        ("max_tokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("top_p", "p"),
+        ("top_k", "k"),
+        ("seed", "seed"),
+        ("frequency_penalty", "frequency_penalty"),
+        ("presence_penalty", "presence_penalty"),
+        ("tools", "tools"),
+    ] {
+        if let Some(v) = body.present(from) {
+            payload.insert(to.into(), serde_json::from_str(v.get()).map_err(|e| e.to_string())?);
+        }
+    }
+    if let Some(stop) = body.field::<Stop>("stop") {
+        payload.insert("stop_sequences".into(), json!(stop.into_vec()));
+    }
+    if stream {
+        payload.insert("stream".into(), json!(true));
+    }
+    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+    let mut builder = http::Request::builder()
+        .method(Method::POST)
+        .uri(chat_url(&provider.base_url))
+        .header(CONTENT_TYPE, "application/json");
+    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
+        let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+        builder = builder.header(AUTHORIZATION, value);
+    }
+    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
+    for (name, value) in &provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+pub fn parse_response(body: &[u8], ctx: &ResponseCtx) -> Result<(Bytes, Option<Usage>), String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the upstream answered with invalid JSON: {e}"))?;
+    let message = value.get("message").ok_or_else(|| {
+        let m = value.get("message").or_else(|| value.get("error")).and_then(Value::as_str).unwrap_or("no `message`");
+        format!("the upstream answer is not a Cohere reply: {m}")
+    })?;
+    let text: String = message
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|parts| parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    let tool_calls = message.get("tool_calls").filter(|c| c.as_array().is_some_and(|a| !a.is_empty())).cloned();
+    let mut reply = json!({
+        "role": "assistant",
+        "content": if text.is_empty() && tool_calls.is_some() { Value::Null } else { json!(text) },
+        "refusal": null,
+    });
+    if let Some(plan) = message.get("tool_plan").and_then(Value::as_str) {
+        reply["reasoning_content"] = json!(plan);
+    }
+    if let Some(calls) = tool_calls {
+        reply["tool_calls"] = calls;
+    }
+    let finish = value.get("finish_reason").and_then(Value::as_str).map(finish_reason).unwrap_or("stop");
+    let usage = value.get("usage").and_then(usage_of);
+    let mut completion = json!({
+        "id": ctx.completion_id(value.get("id").and_then(Value::as_str).unwrap_or("")),
+        "object": "chat.completion", "created": ctx.created, "model": ctx.alias,
+        "choices": [{ "index": 0, "message": reply, "logprobs": null, "finish_reason": finish }],
+    });
+    if let Some(u) = &usage {
+        completion["usage"] = usage_json(u);
+    }
+    Ok((Bytes::from(completion.to_string()), usage))
+}
+
+/// The translator's state for one stream.
+pub struct StreamToOpenAi {
+    ctx: ResponseCtx,
+    id: String,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl StreamToOpenAi {
+    pub fn new(ctx: ResponseCtx) -> Self {
+        let id = ctx.completion_id("");
+        Self { ctx, id, usage: None, done: false }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        Bytes::from(
+            json!({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created, "model": self.ctx.alias,
+                "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+            })
+            .to_string(),
+        )
+    }
+}
+
+impl StreamTranslator for StreamToOpenAi {
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let value: Value =
+            serde_json::from_str(data).map_err(|e| StreamError::Corrupt(format!("a Cohere event is not JSON: {e}")))?;
+        let message = value.pointer("/delta/message");
+        match value.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "message-start" => {
+                if let Some(id) = value.get("id").and_then(Value::as_str) {
+                    self.id = self.ctx.completion_id(id);
+                }
+                out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+            }
+            "content-delta" => {
+                if let Some(text) = message.and_then(|m| m.pointer("/content/text")).and_then(Value::as_str) {
+                    out.push(self.chunk(json!({ "content": text }), None));
+                }
+            }
+            "tool-plan-delta" => {
+                if let Some(plan) = message.and_then(|m| m.get("tool_plan")).and_then(Value::as_str) {
+                    out.push(self.chunk(json!({ "reasoning_content": plan }), None));
+                }
+            }
+            "tool-call-start" => {
+                let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let call = message.and_then(|m| m.get("tool_calls")).cloned().unwrap_or(json!({}));
+                let name = call.pointer("/function/name").cloned().unwrap_or(json!(""));
+                let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("").to_owned();
+                out.push(self.chunk(
+                    json!({ "tool_calls": [{ "index": index, "id": call.get("id").cloned().unwrap_or(json!("")), "type": "function", "function": { "name": name, "arguments": args } }] }),
+                    None,
+                ));
+            }
+            "tool-call-delta" => {
+                let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+                if let Some(args) =
+                    message.and_then(|m| m.pointer("/tool_calls/function/arguments")).and_then(Value::as_str)
+                {
+                    out.push(
+                        self.chunk(
+                            json!({ "tool_calls": [{ "index": index, "function": { "arguments": args } }] }),
+                            None,
+                        ),
+                    );
+                }
+            }
+            "message-end" => {
+                let delta = value.get("delta");
+                if let Some(u) = delta.and_then(|d| d.get("usage")).and_then(usage_of) {
+                    self.usage = Some(u);
+                }
+                let finish = delta
+                    .and_then(|d| d.get("finish_reason"))
+                    .and_then(Value::as_str)
+                    .map(finish_reason)
+                    .unwrap_or("stop");
+                out.push(self.chunk(json!({}), Some(finish)));
+                if let (true, Some(u)) = (self.ctx.wants_usage, &self.usage) {
+                    out.push(Bytes::from(
+                        json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
+                                "model": self.ctx.alias, "choices": [], "usage": usage_json(u) })
+                        .to_string(),
+                    ));
+                }
+                self.done = true;
+                return Ok(Flow::Done);
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        if self.done {
+            Ok(())
+        } else {
+            Err(StreamError::Truncated)
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
