@@ -285,10 +285,8 @@ impl Dialect {
 
     /// Whether this build can talk to such an upstream yet.
     pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            Self::OpenAi | Self::OpenRouter | Self::Anthropic | Self::Gemini | Self::Azure | Self::Cloudflare
-        )
+        // Vertex AI (service-account auth) is the one dialect still to come.
+        !matches!(self, Self::Vertex)
     }
 
     pub fn name(self) -> &'static str {
