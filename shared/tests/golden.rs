@@ -53,7 +53,7 @@ fn pretty(bytes: &[u8]) -> String {
 
 fn run_stream(dialect: Dialect, input: &[u8], chunks: &[&[u8]]) -> String {
     let _ = input;
-    let mut translator = adapters::translator(dialect, ctx("alias", true));
+    let mut translator = adapters::translator(dialect, "model", ctx("alias", true));
     let mut decoder = SseDecoder::new();
     let mut lines = Vec::new();
     let mut events = Vec::new();
@@ -109,6 +109,7 @@ fn run_dialect(name: &str, dialect: Dialect) {
                 case["upstream"].as_str().unwrap(),
                 case["alias"].as_str().unwrap(),
                 case["stream"].as_bool().unwrap(),
+                case["region"].as_str(),
             )
             .unwrap();
             let mut headers: Vec<String> =
@@ -118,7 +119,7 @@ fn run_dialect(name: &str, dialect: Dialect) {
                 format!("{} {}\n{}\n\n{}", request.method(), request.uri(), headers.join("\n"), pretty(request.body()));
             check(&path, &snapshot);
         } else if file.starts_with("response_") {
-            let (body, _) = adapters::parse_response(dialect, &input, &ctx("alias", false)).unwrap();
+            let (body, _) = adapters::parse_response(dialect, "model", &input, &ctx("alias", false)).unwrap();
             check(&path, &pretty(&body));
         } else if file.starts_with("stream_") {
             let whole = run_stream(dialect, &input, &[&input]);

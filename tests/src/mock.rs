@@ -60,6 +60,7 @@ struct MockState {
     fallback: Option<Reply>,
     models: Option<(u16, Value)>,
     received: Vec<Recorded>,
+    raw_bodies: Vec<String>,
 }
 
 /// A running mock upstream.
@@ -104,6 +105,11 @@ impl Mock {
         self.state.lock().models = Some((status, body));
     }
 
+    /// Every request body as text, in order (for non-JSON bodies such as forms).
+    pub fn raw_bodies(&self) -> Vec<String> {
+        self.state.lock().raw_bodies.clone()
+    }
+
     pub fn received(&self) -> Vec<Recorded> {
         self.state.lock().received.clone()
     }
@@ -124,6 +130,7 @@ async fn handle(State((state, cancelled)): State<Shared>, request: Request) -> R
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let raw_body = String::from_utf8_lossy(&bytes).into_owned();
     let path = parts.uri.path().to_owned();
     let (reply, name, models) = {
         let mut s = state.lock();
@@ -134,6 +141,7 @@ async fn handle(State((state, cancelled)): State<Shared>, request: Request) -> R
             headers: parts.headers.clone(),
             body: body.clone(),
         });
+        s.raw_bodies.push(raw_body);
         let reply = s.script.pop_front().or_else(|| s.fallback.clone()).unwrap_or(Reply::Normal);
         (reply, s.name.clone(), s.models.clone())
     };

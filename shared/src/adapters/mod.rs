@@ -9,6 +9,7 @@ pub mod cohere;
 pub mod gemini;
 pub mod openai;
 pub mod raw;
+pub mod vertex;
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -44,7 +45,9 @@ impl ResponseCtx {
     }
 }
 
-/// Builds the upstream request for one attempt in the provider's dialect.
+/// Builds the upstream request for one attempt in the provider's dialect. `key` is the upstream
+/// key (for Vertex: the service account's access token); `region` is the Vertex region.
+#[allow(clippy::too_many_arguments)]
 pub fn build_request(
     provider: &Provider,
     key: Option<&Secret>,
@@ -52,34 +55,47 @@ pub fn build_request(
     upstream_model: &str,
     alias: &str,
     stream: bool,
+    region: Option<&str>,
 ) -> Result<http::Request<Bytes>, String> {
     match provider.dialect {
+        Dialect::Vertex => {
+            vertex::build_request(provider, key, body, upstream_model, alias, stream, region.unwrap_or("global"))
+        }
         Dialect::OpenAi | Dialect::OpenRouter => openai::build_request(provider, key, body, upstream_model, stream),
         Dialect::Anthropic => anthropic::build_request(provider, key, body, upstream_model, alias, stream),
         Dialect::Gemini => gemini::build_request(provider, key, body, upstream_model, alias, stream),
         Dialect::Azure => azure::build_request(provider, key, body, upstream_model, stream),
         Dialect::Cloudflare => cloudflare::build_request(provider, key, body, upstream_model, stream),
         Dialect::Cohere => cohere::build_request(provider, key, body, upstream_model, stream),
-        other => Err(not_supported(other)),
     }
 }
 
 /// Translates a non-streamed reply into an OpenAI completion.
-pub fn parse_response(dialect: Dialect, body: &[u8], ctx: &ResponseCtx) -> Result<(Bytes, Option<Usage>), String> {
+pub fn parse_response(
+    dialect: Dialect,
+    upstream_model: &str,
+    body: &[u8],
+    ctx: &ResponseCtx,
+) -> Result<(Bytes, Option<Usage>), String> {
     match dialect {
+        Dialect::Vertex if vertex::is_claude(upstream_model) => anthropic::parse_response(body, ctx),
+        Dialect::Vertex => gemini::parse_response(body, ctx),
         Dialect::OpenAi | Dialect::OpenRouter => openai::parse_response(body, &ctx.alias),
         Dialect::Anthropic => anthropic::parse_response(body, ctx),
         Dialect::Gemini => gemini::parse_response(body, ctx),
         Dialect::Azure => azure::parse_response(body, ctx),
         Dialect::Cloudflare => cloudflare::parse_response(body, ctx),
         Dialect::Cohere => cohere::parse_response(body, ctx),
-        other => Err(not_supported(other)),
     }
 }
 
-/// The stream translator for a dialect.
-pub fn translator(dialect: Dialect, ctx: ResponseCtx) -> Translator {
+/// The stream translator for a dialect (and, on Vertex, the model's publisher).
+pub fn translator(dialect: Dialect, upstream_model: &str, ctx: ResponseCtx) -> Translator {
     match dialect {
+        Dialect::Vertex if vertex::is_claude(upstream_model) => {
+            Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx))
+        }
+        Dialect::Vertex => Translator::Gemini(gemini::StreamToOpenAi::new(ctx)),
         Dialect::Anthropic => Translator::Anthropic(anthropic::StreamToOpenAi::new(ctx)),
         Dialect::Gemini => Translator::Gemini(gemini::StreamToOpenAi::new(ctx)),
         Dialect::Cloudflare => Translator::Cloudflare(cloudflare::StreamToOpenAi::new(ctx)),
@@ -151,10 +167,6 @@ pub fn parse_model_list(dialect: Dialect, body: &[u8]) -> Result<Vec<String>, St
         Dialect::Gemini => gemini::parse_model_list(body),
         _ => openai::parse_model_list(body),
     }
-}
-
-fn not_supported(dialect: Dialect) -> String {
-    format!("the {} engine is not supported by this build yet", dialect.name())
 }
 
 /// Every dialect's stream translator behind one type, chosen by an exhaustive match.
@@ -281,12 +293,6 @@ impl Dialect {
     /// Vertex and Cloudflare build their URLs from account fields; the rest need `base_url`.
     pub fn needs_base_url(self) -> bool {
         !matches!(self, Self::Vertex | Self::Cloudflare)
-    }
-
-    /// Whether this build can talk to such an upstream yet.
-    pub fn is_supported(self) -> bool {
-        // Vertex AI (service-account auth) is the one dialect still to come.
-        !matches!(self, Self::Vertex)
     }
 
     pub fn name(self) -> &'static str {

@@ -46,7 +46,25 @@ pub struct Provider {
     pub cooldown_period: Option<Duration>,
     /// Cloudflare `cf_account_id` (required for the Cloudflare dialect).
     pub account_id: Option<String>,
+    /// Vertex AI service account (required for the Vertex dialect).
+    pub vertex: Option<VertexAccount>,
 }
+
+/// A Google Cloud service account for Vertex AI.
+#[derive(Debug)]
+pub struct VertexAccount {
+    pub project_id: String,
+    pub client_email: String,
+    /// PEM (PKCS#8), as in the service-account key file.
+    pub private_key: Secret,
+    /// One or more regions; requests rotate over them and fail over to the next.
+    pub regions: Vec<String>,
+    /// The OAuth token endpoint (`token_uri` of the key file).
+    pub token_uri: String,
+}
+
+/// Google's OAuth token endpoint, the default `token_uri`.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 
 /// Where a provider's model list comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -117,10 +117,11 @@ impl Builder {
         }
         let has_vertex = !raw.project_id.is_null();
         let has_cloudflare = !raw.cf_account_id.is_null();
-        let mut base_url = raw.base_url.unwrap_or_default().trim().to_owned();
+        let mut base_url = raw.base_url.as_deref().unwrap_or_default().trim().to_owned();
         let dialect = Dialect::detect(&base_url, raw.engine.as_deref(), has_vertex, has_cloudflare)
             .map_err(|m| ConfigError::invalid(format!("{path}.engine"), m))?;
         let account_id = scalar(&raw.cf_account_id, &format!("{path}.cf_account_id"))?.filter(|a| !a.is_empty());
+        let vertex = if dialect == Dialect::Vertex { Some(vertex_account(&raw, &path)?) } else { None };
         if dialect == Dialect::Cloudflare {
             if account_id.is_none() {
                 return Err(ConfigError::invalid(
@@ -197,6 +198,7 @@ impl Builder {
             model_timeout: timeout_table(&prefs.model_timeout, &format!("{ppath}.model_timeout"))?,
             cooldown_period: duration(&prefs.cooldown_period, &format!("{ppath}.cooldown_period"))?,
             account_id,
+            vertex,
         })
     }
 
@@ -311,6 +313,40 @@ impl Builder {
         }
         RuleTarget::Model(text.to_owned())
     }
+}
+
+fn vertex_account(raw: &RawProvider, path: &str) -> Result<VertexAccount, ConfigError> {
+    let required = |value: &Value, key: &str| -> Result<String, ConfigError> {
+        scalar(value, &format!("{path}.{key}"))?.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            ConfigError::invalid(format!("{path}.{key}"), "required for Vertex AI (from the service-account key file)")
+        })
+    };
+    let project_id = required(&raw.project_id, "project_id")?;
+    let client_email = required(&raw.client_email, "client_email")?;
+    // Keys pasted from the JSON key file often keep `\n` escapes; PEM needs real newlines.
+    let private_key = required(&raw.private_key, "private_key")?.replace("\\n", "\n");
+    if !private_key.contains("PRIVATE KEY-----") {
+        return Err(ConfigError::invalid(
+            format!("{path}.private_key"),
+            "expected a PEM private key (-----BEGIN PRIVATE KEY-----)",
+        ));
+    }
+    let regions = match &raw.region {
+        Value::Null => vec!["global".to_owned()],
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, r)| scalar(r, &format!("{path}.region[{i}]")).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, _>>()?,
+        other => vec![scalar(other, &format!("{path}.region"))?.unwrap_or_default()],
+    };
+    if regions.is_empty() || regions.iter().any(|r| r.trim().is_empty()) {
+        return Err(ConfigError::invalid(format!("{path}.region"), "a region name or a list of them"));
+    }
+    let token_uri =
+        scalar(&raw.token_uri, &format!("{path}.token_uri"))?.unwrap_or_else(|| GOOGLE_TOKEN_URI.to_owned());
+    validate_url(&token_uri).map_err(|m| ConfigError::invalid(format!("{path}.token_uri"), m))?;
+    Ok(VertexAccount { project_id, client_email, private_key: Secret::new(private_key), regions, token_uri })
 }
 
 /// A string, number or boolean as text; `None` for null.

@@ -307,3 +307,25 @@ fn yaml_1_2_booleans_keep_model_names_like_n_and_on_as_text() {
     assert_eq!(names, vec!["n", "on", "yes", "off"]);
     assert!(!c.providers[0].tools);
 }
+
+#[test]
+fn vertex_accounts_are_validated_and_defaulted() {
+    let key = "-----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\\n";
+    let c = parse(&format!(
+        "providers:\n  - provider: v\n    project_id: p1\n    client_email: a@b.c\n    private_key: \"{key}\"\n    model: [gemini-2.5-pro]\napi_keys: [{{api: k}}]"
+    ))
+    .unwrap();
+    let v = c.providers[0].vertex.as_ref().unwrap();
+    assert_eq!(c.providers[0].dialect, Dialect::Vertex);
+    assert_eq!(v.regions, vec!["global"]);
+    assert_eq!(v.token_uri, GOOGLE_TOKEN_URI);
+    assert!(v.private_key.expose().contains("KEY-----\nMIIB\n"), "escaped newlines become real ones");
+    let c = parse(&format!(
+        "providers:\n  - provider: v\n    project_id: p1\n    client_email: a@b.c\n    private_key: \"{key}\"\n    region: [us-east5, europe-west1]\n    token_uri: http://127.0.0.1:9/token\napi_keys: [{{api: k}}]"
+    ))
+    .unwrap();
+    assert_eq!(c.providers[0].vertex.as_ref().unwrap().regions, vec!["us-east5", "europe-west1"]);
+    assert!(err("providers:\n  - provider: v\n    project_id: p1\napi_keys: [{api: k}]")
+        .starts_with("providers[0].client_email: required for Vertex AI"));
+    assert!(err("providers:\n  - provider: v\n    project_id: p1\n    client_email: e\n    private_key: nope\napi_keys: [{api: k}]").contains("PEM private key"));
+}

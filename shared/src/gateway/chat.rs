@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::discovery::collect;
 use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
-use crate::adapters::{self, openai, ResponseCtx, Translator};
+use crate::adapters::{self, openai, Dialect, ResponseCtx, Translator};
 use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
@@ -246,15 +246,8 @@ impl Run<'_> {
         let config = &*self.inner.config;
         let provider = &config.providers[candidate.provider];
         let channel = format!("{}/{}", provider.name, candidate.upstream);
-        if !provider.dialect.is_supported() {
-            self.failures.push(Failure::BadResponse);
-            self.attempts.push(Attempt {
-                channel,
-                key_number: None,
-                status: None,
-                reason: format!("the {} engine is not supported by this build yet", provider.dialect.name()),
-            });
-            return Ok(None);
+        if provider.dialect == Dialect::Vertex {
+            return self.try_vertex(candidate, provider, channel).await;
         }
         let keys = self.key_order(provider).await;
         if keys.is_empty() && !provider.keys.is_empty() {
@@ -279,7 +272,7 @@ impl Run<'_> {
             }
             self.made += 1;
             let key = slot.map(|k| &provider.keys[k]);
-            match self.attempt(provider, key, candidate).await {
+            match self.attempt(provider, key, candidate, None).await {
                 Ok(reply) => return Ok(Some(Success { reply, key_number: slot.map(|k| k + 1) })),
                 Err(error) => {
                     let scope = error.failure.scope();
@@ -303,6 +296,67 @@ impl Run<'_> {
         }
         if limited == slot_count {
             self.record_skip(channel, Failure::RateLimited, "every upstream key is at its rate limit");
+        }
+        Ok(None)
+    }
+
+    /// A Vertex channel: one service account, requests rotating over its regions and failing
+    /// over from one region to the next.
+    async fn try_vertex(
+        &mut self,
+        candidate: &Candidate,
+        provider: &Provider,
+        channel: String,
+    ) -> Result<Option<Success>, GatewayError> {
+        let Some(account) = provider.vertex.as_ref() else {
+            self.record_skip(channel, Failure::BadResponse, "no Vertex service account configured");
+            return Ok(None);
+        };
+        let token = match self.inner.vertex_token(candidate.provider).await {
+            Ok(token) => token,
+            Err(reason) => {
+                self.record_skip(channel, Failure::Credential(StatusCode::UNAUTHORIZED), &reason);
+                return Ok(None);
+            }
+        };
+        let mut regions: Vec<&str> = account.regions.iter().map(String::as_str).collect();
+        if regions.len() > 1 {
+            let cursor = self
+                .inner
+                .platform
+                .store
+                .next_cursor(&format!("rr:regions:{}", provider.name))
+                .await
+                .unwrap_or_else(degraded);
+            let first = (cursor % regions.len() as u64) as usize;
+            regions.rotate_left(first);
+        }
+        let mut last_scope = None;
+        for region in regions {
+            if self.made >= self.max_attempts {
+                break;
+            }
+            self.made += 1;
+            match self.attempt(provider, Some(&token), candidate, Some(region)).await {
+                Ok(reply) => return Ok(Some(Success { reply, key_number: None })),
+                Err(error) => {
+                    let scope = error.failure.scope();
+                    self.failures.push(error.failure);
+                    self.attempts.push(Attempt {
+                        channel: format!("{channel}@{region}"),
+                        key_number: None,
+                        status: error.failure.status().map(|s| s.as_u16()),
+                        reason: scrub(&error.reason, [token.expose()]),
+                    });
+                    if scope == Scope::Request {
+                        return Err(request_error(error, &channel));
+                    }
+                    last_scope = Some(scope);
+                }
+            }
+        }
+        if last_scope.is_some() {
+            self.cool_down(provider, candidate, None, Scope::Channel).await;
         }
         Ok(None)
     }
@@ -360,16 +414,24 @@ impl Run<'_> {
         provider: &Provider,
         key: Option<&Secret>,
         candidate: &Candidate,
+        region: Option<&str>,
     ) -> Result<Reply, AttemptError> {
         let config = &*self.inner.config;
         let runtime = &self.inner.platform.runtime;
         let request = self.request;
         let timeout = config.timeout(provider, &request.model, &candidate.upstream);
-        let upstream_request =
-            adapters::build_request(provider, key, &request.body, &candidate.upstream, &request.model, request.stream)
-                .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        let upstream_request = adapters::build_request(
+            provider,
+            key,
+            &request.body,
+            &candidate.upstream,
+            &request.model,
+            request.stream,
+            region,
+        )
+        .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
         let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
-        let work = self.exchange(provider, upstream_request, options, timeout);
+        let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout);
         match select(Box::pin(work), runtime.sleep(timeout)).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(AttemptError {
@@ -383,6 +445,7 @@ impl Run<'_> {
     async fn exchange(
         &self,
         provider: &Provider,
+        upstream_model: &str,
         upstream_request: http::Request<Bytes>,
         options: SendOptions,
         timeout: Duration,
@@ -415,7 +478,7 @@ impl Run<'_> {
             nonce: runtime.random_u64(),
         };
         if request.stream && is_event_stream {
-            let translator = adapters::translator(provider.dialect, ctx);
+            let translator = adapters::translator(provider.dialect, upstream_model, ctx);
             let mut driver = Driver::new(response.into_body(), translator, inner.platform.runtime.clone(), timeout);
             driver.prime().await.map_err(stream_failure)?;
             if let Some(trigger) = triggers.iter().find(|t| driver.pending().any(|f| contains(f, t))) {
@@ -438,11 +501,8 @@ impl Run<'_> {
                 passthrough: None,
             });
         }
-        let (body, usage) = adapters::parse_response(provider.dialect, &body, &ctx).map_err(|reason| AttemptError {
-            failure: Failure::BadResponse,
-            reason,
-            passthrough: None,
-        })?;
+        let (body, usage) = adapters::parse_response(provider.dialect, upstream_model, &body, &ctx)
+            .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
         Ok(Reply::Full { body, usage })
     }
 }

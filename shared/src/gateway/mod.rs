@@ -9,6 +9,7 @@ mod discovery;
 mod models;
 #[cfg(test)]
 mod tests;
+mod vertex;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -51,6 +52,7 @@ struct Inner {
     config: Arc<Config>,
     catalog: RwLock<Arc<Catalog>>,
     platform: Platform,
+    vertex_tokens: vertex::TokenSlots,
 }
 
 impl Inner {
@@ -64,7 +66,15 @@ impl Gateway {
     /// nothing until `discover_models` has run.
     pub fn new(config: Config, platform: Platform) -> Self {
         let catalog = Catalog::new(&config, &HashMap::new());
-        Self { inner: Arc::new(Inner { config: Arc::new(config), catalog: RwLock::new(Arc::new(catalog)), platform }) }
+        let vertex_tokens = vertex::slots(config.providers.len());
+        Self {
+            inner: Arc::new(Inner {
+                config: Arc::new(config),
+                catalog: RwLock::new(Arc::new(catalog)),
+                platform,
+                vertex_tokens,
+            }),
+        }
     }
 
     pub fn config(&self) -> &Config {

@@ -39,7 +39,7 @@ fn stream_throughput(dialect: Dialect, input: &str) -> f64 {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) {
         let ctx = ResponseCtx { alias: "alias".into(), created: 1, wants_usage: true, nonce: 7 };
-        let mut translator = adapters::translator(dialect, ctx);
+        let mut translator = adapters::translator(dialect, "model", ctx);
         let mut decoder = SseDecoder::new();
         let mut events = Vec::new();
         let mut out = Vec::new();
@@ -98,7 +98,8 @@ fn main() {
         let rounds = 2_000;
         let start = Instant::now();
         for _ in 0..rounds {
-            let request = adapters::build_request(provider, provider.keys.first(), &body, "m", "m", true).unwrap();
+            let request =
+                adapters::build_request(provider, provider.keys.first(), &body, "m", "m", true, None).unwrap();
             std::hint::black_box(request);
         }
         let per = start.elapsed().as_secs_f64() * 1e6 / rounds as f64;

@@ -7,6 +7,7 @@ mod response;
 mod stream;
 
 pub use request::build_request;
+pub(crate) use request::payload;
 pub use response::parse_response;
 pub use stream::StreamToOpenAi;
 

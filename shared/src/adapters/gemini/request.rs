@@ -48,7 +48,7 @@ pub fn build_request(
     Ok(request)
 }
 
-fn payload(body: &RawObject, alias: &str) -> Result<Value, String> {
+pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, String> {
     let messages: Vec<Message> = body
         .get("messages")
         .map(|m| serde_json::from_str(m.get()))
