@@ -8,7 +8,8 @@ fn the_example_config_is_valid_and_means_what_it_says() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api.yaml.example")).unwrap();
     let config = Config::from_yaml_str(&text, &|_| None).unwrap();
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-    assert_eq!(config.providers.len(), 8);
+    assert_eq!(config.providers.len(), 9);
+    assert_eq!(config.providers[8].vertex.as_ref().unwrap().regions, vec!["us-east5", "europe-west1"]);
     assert_eq!(config.providers[7].account_id.as_deref(), Some("0123456789abcdef"));
     assert_eq!(config.providers[4].dialect, uni_api_core::adapters::Dialect::Gemini);
     assert_eq!(config.providers[3].dialect, uni_api_core::adapters::Dialect::Anthropic);
