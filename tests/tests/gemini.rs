@@ -52,3 +52,30 @@ async fn a_stream_uses_sse_and_ends_with_done() {
     assert!(ends_with_done(&text), "{text}");
     assert_eq!(up.received()[0].uri, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
 }
+
+#[tokio::test]
+async fn http_images_are_fetched_and_inlined_because_gemini_cannot_fetch_them() {
+    let up = Mock::start("gemini").await;
+    let images = Mock::start("images").await;
+    images.always(Reply::Raw(200, "image/png", "PNGDATA".into()));
+    up.script([Reply::Json(
+        200,
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "a cat"}]}, "finishReason": "STOP"}]}),
+    )]);
+    let gw = gateway(&up).await;
+    let image_url = format!("http://{}/cat.png?sig=secret", images.addr);
+    let mut body = chat_body("flash");
+    body["messages"] = json!([{"role": "user", "content": [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": {"url": image_url}}]}]);
+    let (status, reply) = gw.chat("k", body.clone()).await;
+    assert_eq!(status, 200, "{reply}");
+    let part = &up.received()[0].body["contents"][0]["parts"][1];
+    assert_eq!(part, &json!({"inlineData": {"mimeType": "image/png", "data": "UE5HREFUQQ=="}}));
+
+    // An image that cannot be fetched is the request's fault, found before any upstream call.
+    images.always(Reply::Json(404, json!({})));
+    let (status, reply) = gw.chat("k", body).await;
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("could not be used: HTTP 404") && !message.contains("secret"), "{message}");
+    assert_eq!(up.received().len(), 1);
+}

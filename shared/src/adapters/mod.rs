@@ -7,6 +7,7 @@ pub mod azure;
 pub mod cloudflare;
 pub mod cohere;
 pub mod gemini;
+pub mod images;
 pub mod openai;
 pub mod raw;
 pub mod vertex;

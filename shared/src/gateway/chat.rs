@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::discovery::collect;
 use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
-use crate::adapters::{self, openai, Dialect, ResponseCtx, Translator};
+use crate::adapters::{self, images, openai, Dialect, ResponseCtx, Translator};
 use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
@@ -153,6 +153,7 @@ async fn route(
         made: 0,
         failures: Vec::new(),
         attempts: Vec::new(),
+        inlined: None,
     };
     for candidate in &ordered {
         if run.made >= run.max_attempts {
@@ -202,6 +203,8 @@ struct Run<'a> {
     made: usize,
     failures: Vec<Failure>,
     attempts: Vec<Attempt>,
+    /// The body with remote images inlined, once a channel that needs it has been reached.
+    inlined: Option<RawObject>,
 }
 
 /// A successful attempt, before it is turned into the client's response.
@@ -246,6 +249,12 @@ impl Run<'_> {
         let config = &*self.inner.config;
         let provider = &config.providers[candidate.provider];
         let channel = format!("{}/{}", provider.name, candidate.upstream);
+        if images::needs_inlining(provider.dialect) && self.inlined.is_none() {
+            let urls = images::remote_image_urls(&self.request.body);
+            if !urls.is_empty() {
+                self.inlined = Some(self.inner.inline_images(&self.request.body, &urls).await?);
+            }
+        }
         if provider.dialect == Dialect::Vertex {
             return self.try_vertex(candidate, provider, channel).await;
         }
@@ -420,16 +429,13 @@ impl Run<'_> {
         let runtime = &self.inner.platform.runtime;
         let request = self.request;
         let timeout = config.timeout(provider, &request.model, &candidate.upstream);
-        let upstream_request = adapters::build_request(
-            provider,
-            key,
-            &request.body,
-            &candidate.upstream,
-            &request.model,
-            request.stream,
-            region,
-        )
-        .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        let body = match &self.inlined {
+            Some(inlined) if images::needs_inlining(provider.dialect) => inlined,
+            _ => &request.body,
+        };
+        let upstream_request =
+            adapters::build_request(provider, key, body, &candidate.upstream, &request.model, request.stream, region)
+                .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
         let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
         let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout);
         match select(Box::pin(work), runtime.sleep(timeout)).await {

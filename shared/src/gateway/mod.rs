@@ -6,6 +6,7 @@
 mod auth;
 mod chat;
 mod discovery;
+mod images;
 mod models;
 #[cfg(test)]
 mod tests;
