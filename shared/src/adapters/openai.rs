@@ -58,6 +58,18 @@ pub fn build_request(
     build_request_to(provider, chat_url(&provider.base_url), auth, body, upstream_model, stream)
 }
 
+/// Fields an OpenAI-compatible host answers 400 for, dropped rather than failing the request.
+fn rejected_fields(base_url: &str) -> &'static [&'static str] {
+    let host = base_url.split_once("://").map_or(base_url, |(_, rest)| rest).split(['/', ':']).next().unwrap_or("");
+    match host {
+        // Groq: "logprobs, logit_bias and top_logprobs are not supported".
+        "api.groq.com" => &["logprobs", "logit_bias", "top_logprobs"],
+        // xAI: reasoning models refuse the penalty parameters.
+        "api.x.ai" => &["presence_penalty", "frequency_penalty"],
+        _ => &[],
+    }
+}
+
 /// The OpenAI-format request to `url`, with the key in the given header (name, full value).
 pub(crate) fn build_request_to(
     provider: &Provider,
@@ -67,7 +79,9 @@ pub(crate) fn build_request_to(
     upstream_model: &str,
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
-    let bytes = serde_json::to_vec(&UpstreamBody { body, model: upstream_model, stream }).map_err(|e| e.to_string())?;
+    let skip = rejected_fields(&provider.base_url);
+    let bytes =
+        serde_json::to_vec(&UpstreamBody { body, model: upstream_model, stream, skip }).map_err(|e| e.to_string())?;
     let mut builder = http::Request::builder().method(Method::POST).uri(url).header(CONTENT_TYPE, "application/json");
     if let Some((name, value)) = auth.filter(|(_, v)| !v.is_empty() && v != "Bearer ") {
         let value = HeaderValue::try_from(value)
@@ -91,6 +105,8 @@ struct UpstreamBody<'a> {
     body: &'a RawObject,
     model: &'a str,
     stream: bool,
+    /// Fields this upstream rejects.
+    skip: &'static [&'static str],
 }
 
 impl serde::Serialize for UpstreamBody<'_> {
@@ -99,6 +115,9 @@ impl serde::Serialize for UpstreamBody<'_> {
         let mut map = serializer.serialize_map(None)?;
         let mut options_seen = false;
         for (key, value) in self.body.iter() {
+            if self.skip.contains(&key) {
+                continue;
+            }
             match key {
                 "model" => map.serialize_entry(key, self.model)?,
                 "stream_options" if self.stream => {
@@ -349,6 +368,21 @@ mod tests {
         assert!(parse_response(b"{oops", "a").unwrap_err().contains("invalid JSON"));
         assert!(parse_response(br#"{"error":{"message":"quota"}}"#, "a").unwrap_err().contains("quota"));
         assert!(parse_response(br#"{"object":"x"}"#, "a").unwrap_err().contains("choices"));
+    }
+
+    #[test]
+    fn fields_a_host_rejects_are_dropped() {
+        let config = crate::Config::from_yaml_str(
+            "providers:\n  - provider: groq\n    base_url: https://api.groq.com/openai/v1\n    model: [m]\n  - provider: o\n    base_url: https://api.openai.com/v1\n    model: [m]\napi_keys: [{api: k}]",
+            &|_| None,
+        )
+        .unwrap();
+        let body =
+            RawObject::parse(br#"{"model":"m","messages":[],"logprobs":true,"logit_bias":{"1":2},"seed":3}"#).unwrap();
+        let groq = build_request(&config.providers[0], None, &body, "m", false).unwrap();
+        assert_eq!(&groq.body()[..], br#"{"model":"m","messages":[],"seed":3}"#);
+        let openai = build_request(&config.providers[1], None, &body, "m", false).unwrap();
+        assert_eq!(&openai.body()[..], br#"{"model":"m","messages":[],"logprobs":true,"logit_bias":{"1":2},"seed":3}"#);
     }
 
     #[test]
