@@ -99,3 +99,31 @@ async fn an_anthropic_request_error_reaches_the_client_with_its_message() {
     assert_eq!(status, 400);
     assert!(reply["error"]["message"].as_str().unwrap().contains("roles must alternate"), "{reply}");
 }
+
+#[tokio::test]
+async fn a_failing_anthropic_channel_fails_over_to_a_gemini_channel_with_the_image_inlined() {
+    let (claude, gemini, images) = (Mock::start("claude").await, Mock::start("gemini").await, Mock::start("img").await);
+    claude.script([Reply::Json(500, json!({"type": "error", "error": {"type": "api_error", "message": "Internal"}}))]);
+    gemini.script([Reply::Json(
+        200,
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "a dog"}]}, "finishReason": "STOP"}]}),
+    )]);
+    images.always(Reply::Raw(200, "image/jpeg", "JPEG".into()));
+    let yaml = format!(
+        "providers:\n  - provider: claude\n    base_url: {}/messages\n    model: [{{claude-x: vision}}]\n  - provider: gemini\n    base_url: http://{}/v1beta\n    model: [{{gemini-x: vision}}]\napi_keys:\n  - api: k\npreferences:\n  cooldown_period: 0\n",
+        claude.base(),
+        gemini.addr
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut body = chat_body("vision");
+    body["messages"] = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": format!("http://{}/dog.jpg", images.addr)}}]}]);
+    let (status, reply) = gw.chat("k", body).await;
+    assert_eq!((status, reply["choices"][0]["message"]["content"].as_str()), (200, Some("a dog")), "{reply}");
+    let to_claude = &claude.received()[0].body["messages"][0]["content"][0];
+    assert_eq!(to_claude["source"], json!({"type": "base64", "media_type": "image/jpeg", "data": "SlBFRw=="}));
+    assert_eq!(
+        gemini.received()[0].body["contents"][0]["parts"][0],
+        json!({"inlineData": {"mimeType": "image/jpeg", "data": "SlBFRw=="}})
+    );
+    assert_eq!(images.received().len(), 1, "the image is fetched once per request, whatever the failover");
+}

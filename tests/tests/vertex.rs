@@ -1,23 +1,29 @@
 //! Vertex AI through the native gateway: the service-account token exchange against a mock
-//! token endpoint (checked with the key's public half), token reuse, regions with failover,
-//! and Gemini and Claude publishers.
+//! token endpoint (with a key generated for the test, the assertion checked with its public
+//! half), token reuse, regions with failover, and Gemini and Claude publishers.
+
+use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::pkcs8::DecodePublicKey;
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use rsa::sha2::Sha256;
 use rsa::signature::Verifier;
-use rsa::RsaPublicKey;
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use uni_api_tests::{chat_body, Mock, Reply, TestGateway};
 
-const KEY: &str = include_str!("../fixtures/vertex-test-key.pem");
-const PUBLIC_KEY: &str = include_str!("../fixtures/vertex-test-key.pub.pem");
+/// A service-account key generated for this test run.
+fn key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("generate a key"))
+}
 
 async fn gateway(up: &Mock, regions: &str, model: &str) -> TestGateway {
+    let pem = key().to_pkcs8_pem(LineEnding::LF).unwrap();
     // The key goes in as the JSON key file has it: one line with `\n` escapes.
-    let escaped = KEY.trim().replace('\n', "\\n");
+    let escaped = pem.trim().replace('\n', "\\n");
     let yaml = format!(
         "providers:\n  - provider: vertex\n    base_url: http://{addr}\n    project_id: proj-1\n    client_email: sa@proj-1.iam.gserviceaccount.com\n    private_key: \"{escaped}\"\n    token_uri: http://{addr}/token\n    region: {regions}\n    model: [{{{model}: m}}]\napi_keys:\n  - api: k\n",
         addr = up.addr
@@ -41,7 +47,7 @@ fn check_assertion(form: &str, audience: &str) {
     let assertion = form.split('&').find_map(|p| p.strip_prefix("assertion=")).expect("assertion in the form");
     assert!(form.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"), "{form}");
     let (signing_input, signature) = assertion.rsplit_once('.').unwrap();
-    let key = VerifyingKey::<Sha256>::new(RsaPublicKey::from_public_key_pem(PUBLIC_KEY).unwrap());
+    let key = VerifyingKey::<Sha256>::new(RsaPublicKey::from(key()));
     let signature = Signature::try_from(URL_SAFE_NO_PAD.decode(signature).unwrap().as_slice()).unwrap();
     key.verify(signing_input.as_bytes(), &signature).expect("the assertion is signed with the service account's key");
     let claims: Value =

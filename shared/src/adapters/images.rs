@@ -1,5 +1,6 @@
 //! Remote images in a chat request: finding them, and replacing them with inlined data URLs for
-//! dialects whose upstream cannot fetch a URL itself (Gemini and Vertex).
+//! dialects whose upstreams cannot (Gemini, Vertex) or not always (Anthropic-format proxies)
+//! fetch a URL themselves.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,9 @@ use serde_json::Value;
 use super::raw::RawObject;
 use super::Dialect;
 
-/// Whether a channel of this dialect (and model) needs http(s) images inlined.
+/// Whether a channel of this dialect needs http(s) images inlined.
 pub fn needs_inlining(dialect: Dialect) -> bool {
-    matches!(dialect, Dialect::Gemini | Dialect::Vertex)
+    matches!(dialect, Dialect::Anthropic | Dialect::Gemini | Dialect::Vertex)
 }
 
 /// The http(s) image URLs of `messages`, each once, in order.
