@@ -13,14 +13,12 @@
 //! | EOF before `[DONE]`         | `StreamError::Truncated`                        |
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method};
 use serde_json::{json, Map, Value};
 
 use super::raw::RawObject;
-use super::{usage_json, ResponseCtx};
+use super::{bearer, post_json, read_messages, usage_json, ChunkWriter, ResponseCtx};
 use crate::config::{Provider, Secret};
-use crate::schema::openai::{Content, Message};
+use crate::schema::openai::Content;
 use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
@@ -37,13 +35,7 @@ pub fn build_request(
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
     let account = provider.account_id.as_deref().ok_or("no cf_account_id configured")?;
-    let messages: Vec<Message> = body
-        .get("messages")
-        .map(|m| serde_json::from_str(m.get()))
-        .transpose()
-        .map_err(|e| format!("`messages` could not be read: {e}"))?
-        .unwrap_or_default();
-    let messages: Vec<Value> = messages
+    let messages: Vec<Value> = read_messages(body)?
         .iter()
         .map(|m| {
             let mut out =
@@ -66,21 +58,7 @@ pub fn build_request(
     if stream {
         payload.insert("stream".into(), json!(true));
     }
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(run_url(&provider.base_url, account, upstream_model))
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
-        let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
-        builder = builder.header(AUTHORIZATION, value);
-    }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(request)
+    post_json(provider, run_url(&provider.base_url, account, upstream_model), bearer(key), &Value::Object(payload))
 }
 
 fn usage_of(value: &Value) -> Option<Usage> {
@@ -138,8 +116,7 @@ pub fn parse_response(body: &[u8], ctx: &ResponseCtx) -> Result<(Bytes, Option<U
 
 /// The translator's state for one stream.
 pub struct StreamToOpenAi {
-    ctx: ResponseCtx,
-    id: String,
+    chunks: ChunkWriter,
     role_sent: bool,
     usage: Option<Usage>,
     done: bool,
@@ -147,18 +124,7 @@ pub struct StreamToOpenAi {
 
 impl StreamToOpenAi {
     pub fn new(ctx: ResponseCtx) -> Self {
-        let id = ctx.completion_id("");
-        Self { ctx, id, role_sent: false, usage: None, done: false }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        Bytes::from(
-            json!({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created, "model": self.ctx.alias,
-                "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-            })
-            .to_string(),
-        )
+        Self { chunks: ChunkWriter::new(ctx), role_sent: false, usage: None, done: false }
     }
 }
 
@@ -170,17 +136,10 @@ impl StreamTranslator for StreamToOpenAi {
         }
         if !self.role_sent {
             self.role_sent = true;
-            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+            out.push(self.chunks.delta(json!({ "role": "assistant", "content": "" }), None));
         }
         if data == "[DONE]" {
-            out.push(self.chunk(json!({}), Some("stop")));
-            if let (true, Some(u)) = (self.ctx.wants_usage, &self.usage) {
-                out.push(Bytes::from(
-                    json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
-                            "model": self.ctx.alias, "choices": [], "usage": usage_json(u) })
-                    .to_string(),
-                ));
-            }
+            self.chunks.finish("stop", self.usage.as_ref(), out);
             self.done = true;
             return Ok(Flow::Done);
         }
@@ -194,7 +153,7 @@ impl StreamTranslator for StreamToOpenAi {
             self.usage = Some(u);
         }
         if let Some(text) = value.get("response").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-            out.push(self.chunk(json!({ "content": text }), None));
+            out.push(self.chunks.delta(json!({ "content": text }), None));
         }
         Ok(Flow::Continue)
     }

@@ -13,14 +13,12 @@
 //! | EOF before `message-end` | `StreamError::Truncated`                               |
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method};
 use serde_json::{json, Map, Value};
 
 use super::raw::RawObject;
-use super::{usage_json, ResponseCtx};
+use super::{bearer, post_json, read_messages, usage_json, ChunkWriter, ResponseCtx};
 use crate::config::{Provider, Secret};
-use crate::schema::openai::{Content, Message, Stop};
+use crate::schema::openai::{Content, Stop};
 use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
@@ -58,12 +56,7 @@ pub fn build_request(
     upstream_model: &str,
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
-    let messages: Vec<Message> = body
-        .get("messages")
-        .map(|m| serde_json::from_str(m.get()))
-        .transpose()
-        .map_err(|e| format!("`messages` could not be read: {e}"))?
-        .unwrap_or_default();
+    let messages = read_messages(body)?;
     let raw_messages: Vec<Value> = body.field("messages").unwrap_or_default();
     let messages: Vec<Value> = messages
         .iter()
@@ -109,21 +102,7 @@ pub fn build_request(
     if stream {
         payload.insert("stream".into(), json!(true));
     }
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(chat_url(&provider.base_url))
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
-        let value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
-        builder = builder.header(AUTHORIZATION, value);
-    }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(request)
+    post_json(provider, chat_url(&provider.base_url), bearer(key), &Value::Object(payload))
 }
 
 pub fn parse_response(body: &[u8], ctx: &ResponseCtx) -> Result<(Bytes, Option<Usage>), String> {
@@ -165,26 +144,14 @@ pub fn parse_response(body: &[u8], ctx: &ResponseCtx) -> Result<(Bytes, Option<U
 
 /// The translator's state for one stream.
 pub struct StreamToOpenAi {
-    ctx: ResponseCtx,
-    id: String,
+    chunks: ChunkWriter,
     usage: Option<Usage>,
     done: bool,
 }
 
 impl StreamToOpenAi {
     pub fn new(ctx: ResponseCtx) -> Self {
-        let id = ctx.completion_id("");
-        Self { ctx, id, usage: None, done: false }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        Bytes::from(
-            json!({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created, "model": self.ctx.alias,
-                "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-            })
-            .to_string(),
-        )
+        Self { chunks: ChunkWriter::new(ctx), usage: None, done: false }
     }
 }
 
@@ -200,18 +167,18 @@ impl StreamTranslator for StreamToOpenAi {
         match value.get("type").and_then(Value::as_str).unwrap_or_default() {
             "message-start" => {
                 if let Some(id) = value.get("id").and_then(Value::as_str) {
-                    self.id = self.ctx.completion_id(id);
+                    self.chunks.use_upstream_id(id);
                 }
-                out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+                out.push(self.chunks.delta(json!({ "role": "assistant", "content": "" }), None));
             }
             "content-delta" => {
                 if let Some(text) = message.and_then(|m| m.pointer("/content/text")).and_then(Value::as_str) {
-                    out.push(self.chunk(json!({ "content": text }), None));
+                    out.push(self.chunks.delta(json!({ "content": text }), None));
                 }
             }
             "tool-plan-delta" => {
                 if let Some(plan) = message.and_then(|m| m.get("tool_plan")).and_then(Value::as_str) {
-                    out.push(self.chunk(json!({ "reasoning_content": plan }), None));
+                    out.push(self.chunks.delta(json!({ "reasoning_content": plan }), None));
                 }
             }
             "tool-call-start" => {
@@ -219,7 +186,7 @@ impl StreamTranslator for StreamToOpenAi {
                 let call = message.and_then(|m| m.get("tool_calls")).cloned().unwrap_or(json!({}));
                 let name = call.pointer("/function/name").cloned().unwrap_or(json!(""));
                 let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("").to_owned();
-                out.push(self.chunk(
+                out.push(self.chunks.delta(
                     json!({ "tool_calls": [{ "index": index, "id": call.get("id").cloned().unwrap_or(json!("")), "type": "function", "function": { "name": name, "arguments": args } }] }),
                     None,
                 ));
@@ -230,7 +197,7 @@ impl StreamTranslator for StreamToOpenAi {
                     message.and_then(|m| m.pointer("/tool_calls/function/arguments")).and_then(Value::as_str)
                 {
                     out.push(
-                        self.chunk(
+                        self.chunks.delta(
                             json!({ "tool_calls": [{ "index": index, "function": { "arguments": args } }] }),
                             None,
                         ),
@@ -247,14 +214,7 @@ impl StreamTranslator for StreamToOpenAi {
                     .and_then(Value::as_str)
                     .map(finish_reason)
                     .unwrap_or("stop");
-                out.push(self.chunk(json!({}), Some(finish)));
-                if let (true, Some(u)) = (self.ctx.wants_usage, &self.usage) {
-                    out.push(Bytes::from(
-                        json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
-                                "model": self.ctx.alias, "choices": [], "usage": usage_json(u) })
-                        .to_string(),
-                    ));
-                }
+                self.chunks.finish(finish, self.usage.as_ref(), out);
                 self.done = true;
                 return Ok(Flow::Done);
             }

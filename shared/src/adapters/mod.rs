@@ -46,6 +46,93 @@ impl ResponseCtx {
     }
 }
 
+/// Writes the OpenAI chunks of one translated stream: one id, creation time and model name.
+pub(crate) struct ChunkWriter {
+    ctx: ResponseCtx,
+    id: String,
+}
+
+impl ChunkWriter {
+    pub(crate) fn new(ctx: ResponseCtx) -> Self {
+        let id = ctx.completion_id("");
+        Self { ctx, id }
+    }
+
+    /// Uses the upstream's message id for the chunks from now on.
+    pub(crate) fn use_upstream_id(&mut self, upstream_id: &str) {
+        self.id = self.ctx.completion_id(upstream_id);
+    }
+
+    /// `choices[0].delta` with an optional `finish_reason`.
+    pub(crate) fn delta(&self, delta: serde_json::Value, finish: Option<&str>) -> Bytes {
+        let chunk = serde_json::json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created, "model": self.ctx.alias,
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+        });
+        Bytes::from(chunk.to_string())
+    }
+
+    /// The end of a completion: the one `finish_reason` chunk, then the usage chunk when the
+    /// client asked for it and the upstream reported usage.
+    pub(crate) fn finish(&self, reason: &str, usage: Option<&Usage>, out: &mut Vec<Bytes>) {
+        out.push(self.delta(serde_json::json!({}), Some(reason)));
+        if let (true, Some(u)) = (self.ctx.wants_usage, usage) {
+            let chunk = serde_json::json!({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
+                "model": self.ctx.alias, "choices": [], "usage": usage_json(u),
+            });
+            out.push(Bytes::from(chunk.to_string()));
+        }
+    }
+
+    pub(crate) fn ctx(&self) -> &ResponseCtx {
+        &self.ctx
+    }
+}
+
+/// A JSON POST to `url` with the key in the given header and the provider's extra headers.
+pub(crate) fn post_json(
+    provider: &Provider,
+    url: String,
+    auth: Option<(&str, String)>,
+    payload: &serde_json::Value,
+) -> Result<http::Request<Bytes>, String> {
+    let bytes = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+    let mut builder = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some((name, value)) = auth {
+        let value = HeaderValue::try_from(value)
+            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+        builder = builder.header(name, value);
+    }
+    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
+    for (name, value) in &provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+/// `Bearer <key>` for an `Authorization` header, when a non-empty key is configured.
+pub(crate) fn bearer(key: Option<&Secret>) -> Option<(&'static str, String)> {
+    key.filter(|k| !k.expose().is_empty()).map(|k| ("authorization", format!("Bearer {}", k.expose())))
+}
+
+/// The key as a plain header value (`x-api-key`, `api-key`, …), when a non-empty key is configured.
+pub(crate) fn key_header(name: &'static str, key: Option<&Secret>) -> Option<(&'static str, String)> {
+    key.filter(|k| !k.expose().is_empty()).map(|k| (name, k.expose().to_owned()))
+}
+
+/// The client's `messages`, typed, for adapters that translate them.
+pub(crate) fn read_messages(body: &RawObject) -> Result<Vec<crate::schema::openai::Message>, String> {
+    body.get("messages")
+        .map(|m| serde_json::from_str(m.get()))
+        .transpose()
+        .map_err(|e| format!("`messages` could not be read: {e}"))
+        .map(Option::unwrap_or_default)
+}
+
 /// Builds the upstream request for one attempt in the provider's dialect. `key` is the upstream
 /// key (for Vertex: the service account's access token); `region` is the Vertex region.
 #[allow(clippy::too_many_arguments)]

@@ -12,12 +12,12 @@
 //! * Fields Anthropic does not accept are not sent (it rejects unknown fields).
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method};
+use http::HeaderValue;
 use serde_json::{json, Map, Value};
 
 use super::{messages_url, API_VERSION};
 use crate::adapters::raw::RawObject;
+use crate::adapters::{key_header, post_json, read_messages};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{parse_data_url, Content, Message, Part, Stop, Tool};
 
@@ -33,32 +33,14 @@ pub fn build_request(
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
     let payload = payload(body, upstream_model, alias, stream)?;
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(messages_url(&provider.base_url))
-        .header(CONTENT_TYPE, "application/json")
-        .header("anthropic-version", API_VERSION);
-    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
-        let value = HeaderValue::try_from(key.expose())
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
-        builder = builder.header("x-api-key", value);
-    }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
+    let mut request = post_json(provider, messages_url(&provider.base_url), key_header("x-api-key", key), &payload)?;
+    request.headers_mut().insert("anthropic-version", HeaderValue::from_static(API_VERSION));
     Ok(request)
 }
 
 /// The Anthropic JSON body (public to the crate for golden tests).
 pub(crate) fn payload(body: &RawObject, upstream_model: &str, alias: &str, stream: bool) -> Result<Value, String> {
-    let messages: Vec<Message> = body
-        .get("messages")
-        .map(|m| serde_json::from_str(m.get()))
-        .transpose()
-        .map_err(|e| format!("`messages` could not be read: {e}"))?
-        .unwrap_or_default();
+    let messages = read_messages(body)?;
     let mut out = Map::new();
     out.insert("model".into(), json!(upstream_model));
 

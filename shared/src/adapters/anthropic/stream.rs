@@ -18,11 +18,11 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::finish_reason;
 use super::response::AnthropicUsage;
-use crate::adapters::{usage_json, ResponseCtx};
+use crate::adapters::{ChunkWriter, ResponseCtx};
 use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
@@ -94,8 +94,7 @@ struct ErrorBody {
 
 /// The translator's state for one stream.
 pub struct StreamToOpenAi {
-    ctx: ResponseCtx,
-    id: String,
+    chunks: ChunkWriter,
     /// Anthropic block index → OpenAI tool-call index, for tool_use blocks.
     tool_index: HashMap<u32, u32>,
     next_tool_index: u32,
@@ -107,10 +106,8 @@ pub struct StreamToOpenAi {
 
 impl StreamToOpenAi {
     pub fn new(ctx: ResponseCtx) -> Self {
-        let id = ctx.completion_id("");
         Self {
-            ctx,
-            id,
+            chunks: ChunkWriter::new(ctx),
             tool_index: HashMap::new(),
             next_tool_index: 0,
             usage: AnthropicUsage::default(),
@@ -118,17 +115,6 @@ impl StreamToOpenAi {
             stop_reason: None,
             stopped: false,
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        let body = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.ctx.created,
-            "model": self.ctx.alias,
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-        });
-        Bytes::from(body.to_string())
     }
 }
 
@@ -142,33 +128,35 @@ impl StreamTranslator for StreamToOpenAi {
         match parsed {
             Event::MessageStart { message } => {
                 if !message.id.is_empty() {
-                    self.id = self.ctx.completion_id(&message.id);
+                    self.chunks.use_upstream_id(&message.id);
                 }
                 if let Some(u) = message.usage {
                     self.usage = u;
                     self.saw_usage = true;
                 }
-                out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+                out.push(self.chunks.delta(json!({ "role": "assistant", "content": "" }), None));
             }
             Event::BlockStart { index, content_block: BlockStart::ToolUse { id, name } } => {
                 let tool = self.next_tool_index;
                 self.next_tool_index += 1;
                 self.tool_index.insert(index, tool);
-                out.push(self.chunk(
+                out.push(self.chunks.delta(
                     json!({ "tool_calls": [{ "index": tool, "id": id, "type": "function", "function": { "name": name, "arguments": "" } }] }),
                     None,
                 ));
             }
             Event::BlockStart { .. } => {}
             Event::BlockDelta { index, delta } => match delta {
-                Delta::Text { text } => out.push(self.chunk(json!({ "content": text }), None)),
-                Delta::Thinking { thinking } => out.push(self.chunk(json!({ "reasoning_content": thinking }), None)),
+                Delta::Text { text } => out.push(self.chunks.delta(json!({ "content": text }), None)),
+                Delta::Thinking { thinking } => {
+                    out.push(self.chunks.delta(json!({ "reasoning_content": thinking }), None))
+                }
                 Delta::InputJson { partial_json } => {
                     let tool = *self
                         .tool_index
                         .get(&index)
                         .ok_or_else(|| StreamError::Corrupt(format!("tool arguments for unknown block {index}")))?;
-                    out.push(self.chunk(
+                    out.push(self.chunks.delta(
                         json!({ "tool_calls": [{ "index": tool, "function": { "arguments": partial_json } }] }),
                         None,
                     ));
@@ -190,15 +178,8 @@ impl StreamTranslator for StreamToOpenAi {
             }
             Event::MessageStop => {
                 let finish = self.stop_reason.as_deref().map(finish_reason).unwrap_or("stop");
-                out.push(self.chunk(json!({}), Some(finish)));
-                if self.ctx.wants_usage && self.saw_usage {
-                    let usage = usage_json(&self.usage.to_usage());
-                    let body = json!({
-                        "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
-                        "model": self.ctx.alias, "choices": [], "usage": usage,
-                    });
-                    out.push(Bytes::from(body.to_string()));
-                }
+                let usage = self.saw_usage.then(|| self.usage.to_usage());
+                self.chunks.finish(finish, usage.as_ref(), out);
                 self.stopped = true;
                 return Ok(Flow::Done);
             }

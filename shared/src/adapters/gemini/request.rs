@@ -12,12 +12,11 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method};
 use serde_json::{json, Map, Value};
 
 use super::{model_url, SIGNATURE_MARK};
 use crate::adapters::raw::RawObject;
+use crate::adapters::{key_header, post_json, read_messages};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{parse_data_url, Content, Message, Part, Stop, Tool};
 
@@ -31,30 +30,16 @@ pub fn build_request(
     stream: bool,
 ) -> Result<http::Request<Bytes>, String> {
     let payload = payload(body, alias)?;
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(model_url(&provider.base_url, upstream_model, stream))
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(key) = key.filter(|k| !k.expose().is_empty()) {
-        let value = HeaderValue::try_from(key.expose())
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
-        builder = builder.header("x-goog-api-key", value);
-    }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(request)
+    post_json(
+        provider,
+        model_url(&provider.base_url, upstream_model, stream),
+        key_header("x-goog-api-key", key),
+        &payload,
+    )
 }
 
 pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, String> {
-    let messages: Vec<Message> = body
-        .get("messages")
-        .map(|m| serde_json::from_str(m.get()))
-        .transpose()
-        .map_err(|e| format!("`messages` could not be read: {e}"))?
-        .unwrap_or_default();
+    let messages = read_messages(body)?;
     let mut out = Map::new();
     let (system, contents) = convert_messages(&messages)?;
     out.insert("contents".into(), Value::Array(contents));

@@ -16,16 +16,14 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::response::{call_id, GenerateResponse, UsageMetadata};
-use crate::adapters::usage_json;
-use crate::adapters::ResponseCtx;
+use crate::adapters::{ChunkWriter, ResponseCtx};
 use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 
 /// The translator's state for one stream.
 pub struct StreamToOpenAi {
-    ctx: ResponseCtx,
-    id: String,
+    chunks: ChunkWriter,
     role_sent: bool,
     next_tool: usize,
     usage: Option<UsageMetadata>,
@@ -34,18 +32,7 @@ pub struct StreamToOpenAi {
 
 impl StreamToOpenAi {
     pub fn new(ctx: ResponseCtx) -> Self {
-        let id = ctx.completion_id("");
-        Self { ctx, id, role_sent: false, next_tool: 0, usage: None, done: false }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        Bytes::from(
-            json!({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created, "model": self.ctx.alias,
-                "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-            })
-            .to_string(),
-        )
+        Self { chunks: ChunkWriter::new(ctx), role_sent: false, next_tool: 0, usage: None, done: false }
     }
 }
 
@@ -64,46 +51,36 @@ impl StreamTranslator for StreamToOpenAi {
         let response: GenerateResponse = serde_json::from_value(value)
             .map_err(|e| StreamError::Corrupt(format!("a Gemini event could not be read: {e}")))?;
         if let Some(id) = response.response_id.as_deref().filter(|_| !self.role_sent) {
-            self.id = self.ctx.completion_id(id);
+            self.chunks.use_upstream_id(id);
         }
         if !self.role_sent {
             self.role_sent = true;
-            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+            out.push(self.chunks.delta(json!({ "role": "assistant", "content": "" }), None));
         }
         if let Some(u) = response.usage_metadata {
             self.usage = Some(u);
         }
         let reading = response.read();
         if !reading.reasoning.is_empty() {
-            out.push(self.chunk(json!({ "reasoning_content": reading.reasoning }), None));
+            out.push(self.chunks.delta(json!({ "reasoning_content": reading.reasoning }), None));
         }
         if !reading.text.is_empty() {
-            out.push(self.chunk(json!({ "content": reading.text }), None));
+            out.push(self.chunks.delta(json!({ "content": reading.text }), None));
         }
         let had_calls = !reading.calls.is_empty();
         for (name, args, signature) in reading.calls {
             let index = self.next_tool;
             self.next_tool += 1;
-            let id = call_id(self.ctx.nonce, index, signature.as_deref());
-            out.push(self.chunk(
+            let id = call_id(self.chunks.ctx().nonce, index, signature.as_deref());
+            out.push(self.chunks.delta(
                 json!({ "tool_calls": [{ "index": index, "id": id, "type": "function", "function": { "name": name, "arguments": args } }] }),
                 None,
             ));
         }
         if let Some(finish) = reading.finish {
             let finish = if had_calls || self.next_tool > 0 { "tool_calls" } else { finish };
-            out.push(self.chunk(json!({}), Some(finish)));
-            if self.ctx.wants_usage {
-                if let Some(u) = self.usage {
-                    out.push(Bytes::from(
-                        json!({
-                            "id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
-                            "model": self.ctx.alias, "choices": [], "usage": usage_json(&u.to_usage()),
-                        })
-                        .to_string(),
-                    ));
-                }
-            }
+            let usage = self.usage.map(UsageMetadata::to_usage);
+            self.chunks.finish(finish, usage.as_ref(), out);
             self.done = true;
             return Ok(Flow::Done);
         }

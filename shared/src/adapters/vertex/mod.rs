@@ -11,11 +11,10 @@
 pub mod auth;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method};
 use serde_json::json;
 
 use super::raw::RawObject;
+use super::{bearer, post_json};
 use crate::config::{Provider, Secret, VertexAccount};
 
 /// Claude models are served by the `anthropic` publisher.
@@ -67,19 +66,5 @@ pub fn build_request(
     } else {
         super::gemini::payload(body, alias)?
     };
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(model_url(provider, account, region, upstream_model, stream))
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        let value = HeaderValue::try_from(format!("Bearer {}", token.expose()))
-            .map_err(|_| "the access token is not a valid header value".to_owned())?;
-        builder = builder.header(AUTHORIZATION, value);
-    }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(request)
+    post_json(provider, model_url(provider, account, region, upstream_model, stream), bearer(token), &payload)
 }
