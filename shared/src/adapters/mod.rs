@@ -22,6 +22,74 @@ use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 use raw::RawObject;
 
+/// The OpenAI endpoints the gateway routes. Chat is translated for every dialect; the others are
+/// JSON passthrough to OpenAI-format upstreams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Embeddings,
+    Images,
+    Moderations,
+}
+
+impl Endpoint {
+    /// The path after the API base, e.g. `/embeddings`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Chat => "/chat/completions",
+            Self::Embeddings => "/embeddings",
+            Self::Images => "/images/generations",
+            Self::Moderations => "/moderations",
+        }
+    }
+}
+
+/// Whether a dialect serves an endpoint at all (every dialect serves chat).
+pub fn serves(dialect: Dialect, endpoint: Endpoint) -> bool {
+    endpoint == Endpoint::Chat || matches!(dialect, Dialect::OpenAi | Dialect::OpenRouter | Dialect::Azure)
+}
+
+/// Builds a non-chat request (embeddings, images, moderations): the client's JSON with `model`
+/// renamed, to the endpoint beside the provider's chat URL.
+pub fn build_passthrough_request(
+    provider: &Provider,
+    key: Option<&Secret>,
+    body: &RawObject,
+    upstream_model: &str,
+    endpoint: Endpoint,
+) -> Result<http::Request<Bytes>, String> {
+    match provider.dialect {
+        Dialect::OpenAi | Dialect::OpenRouter => {
+            let url = openai::chat_url(&provider.base_url).replace("/chat/completions", endpoint.path());
+            openai::build_request_to(provider, url, bearer(key), body, upstream_model, false)
+        }
+        Dialect::Azure => {
+            let url = azure::chat_url(&provider.base_url, upstream_model).replace("/chat/completions", endpoint.path());
+            openai::build_request_to(provider, url, key_header("api-key", key), body, upstream_model, false)
+        }
+        other => Err(format!("the {} engine does not serve {}", other.name(), endpoint.path())),
+    }
+}
+
+/// A non-chat reply: passed through with `model` reported as the client's alias.
+pub fn parse_passthrough(dialect: Dialect, body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), String> {
+    let mut reply = RawObject::parse(body).map_err(|e| format!("the upstream answered with invalid JSON: {e}"))?;
+    if let Some(error) = reply.present("error") {
+        let message = serde_json::from_str::<serde_json::Value>(error.get())
+            .map(|v| openai::error_message(&v))
+            .unwrap_or_else(|_| error.get().to_owned());
+        return Err(format!("the upstream answered with an error: {message}"));
+    }
+    if dialect == Dialect::Azure {
+        openai::strip_content_filters(&mut reply).map_err(|e| e.to_string())?;
+    }
+    if reply.contains("model") {
+        reply.set("model", &alias).map_err(|e| e.to_string())?;
+    }
+    let usage = reply.field::<serde_json::Value>("usage").as_ref().and_then(Usage::from_openai);
+    Ok((Bytes::from(reply.to_vec()), usage))
+}
+
 /// What a reply translation needs to know about the request it answers.
 #[derive(Clone, Debug)]
 pub struct ResponseCtx {

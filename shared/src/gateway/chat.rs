@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::discovery::collect;
 use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
-use crate::adapters::{self, images, openai, Dialect, ResponseCtx, Translator};
+use crate::adapters::{self, images, openai, Dialect, Endpoint, ResponseCtx, Translator};
 use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
@@ -32,6 +32,7 @@ const MAX_QUOTED_ERROR: usize = 500;
 
 /// What the client asked for, read once.
 struct ChatRequest {
+    endpoint: Endpoint,
     body: RawObject,
     model: String,
     stream: bool,
@@ -39,10 +40,15 @@ struct ChatRequest {
     has_tools: bool,
 }
 
-pub(super) async fn serve(inner: &Inner, client: usize, body: Bytes) -> http::Response<ResponseBody> {
+pub(super) async fn serve(
+    inner: &Inner,
+    client: usize,
+    body: Bytes,
+    endpoint: Endpoint,
+) -> http::Response<ResponseBody> {
     let started = inner.platform.runtime.now();
     let key = &inner.config.clients[client];
-    let request = match parse(&body) {
+    let request = match parse(&body, endpoint) {
         Ok(request) => request,
         Err(e) => return e.into_response(),
     };
@@ -68,7 +74,7 @@ pub(super) async fn serve(inner: &Inner, client: usize, body: Bytes) -> http::Re
     }
 }
 
-fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+fn parse(body: &[u8], endpoint: Endpoint) -> Result<ChatRequest, GatewayError> {
     let body = RawObject::parse(body).map_err(|e| {
         GatewayError::BadRequest(if e.is_data() {
             "the request body must be a JSON object".to_owned()
@@ -83,17 +89,19 @@ fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {
             _ => return Err(GatewayError::BadRequest("`model` must be a non-empty string".into())),
         },
     };
-    if !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
+    let chat = endpoint == Endpoint::Chat;
+    if chat && !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
         return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
     }
-    let stream = body.field::<bool>("stream").unwrap_or(false);
+    // Only chat is streamed; the other endpoints answer one JSON document.
+    let stream = chat && body.field::<bool>("stream").unwrap_or(false);
     let wants_usage = body
         .field::<Value>("stream_options")
         .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
         .unwrap_or(false);
     let has_tools =
-        ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
-    Ok(ChatRequest { body, model, stream, wants_usage, has_tools })
+        chat && ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
+    Ok(ChatRequest { endpoint, body, model, stream, wants_usage, has_tools })
 }
 
 async fn route(
@@ -249,6 +257,13 @@ impl Run<'_> {
         let config = &*self.inner.config;
         let provider = &config.providers[candidate.provider];
         let channel = format!("{}/{}", provider.name, candidate.upstream);
+        if !adapters::serves(provider.dialect, self.request.endpoint) {
+            // Not a failure of the channel: it is skipped without a cooldown.
+            let reason =
+                format!("the {} engine does not serve {}", provider.dialect.name(), self.request.endpoint.path());
+            self.record_skip(channel, Failure::BadResponse, &reason);
+            return Ok(None);
+        }
         if images::needs_inlining(provider.dialect) && self.inlined.is_none() {
             let urls = images::remote_image_urls(&self.request.body);
             if !urls.is_empty() {
@@ -433,9 +448,20 @@ impl Run<'_> {
             Some(inlined) if images::needs_inlining(provider.dialect) => inlined,
             _ => &request.body,
         };
+        let built = match request.endpoint {
+            Endpoint::Chat => adapters::build_request(
+                provider,
+                key,
+                body,
+                &candidate.upstream,
+                &request.model,
+                request.stream,
+                region,
+            ),
+            other => adapters::build_passthrough_request(provider, key, body, &candidate.upstream, other),
+        };
         let upstream_request =
-            adapters::build_request(provider, key, body, &candidate.upstream, &request.model, request.stream, region)
-                .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+            built.map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
         let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
         let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout);
         match select(Box::pin(work), runtime.sleep(timeout)).await {
@@ -507,8 +533,12 @@ impl Run<'_> {
                 passthrough: None,
             });
         }
-        let (body, usage) = adapters::parse_response(provider.dialect, upstream_model, &body, &ctx)
-            .map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
+        let parsed = match request.endpoint {
+            Endpoint::Chat => adapters::parse_response(provider.dialect, upstream_model, &body, &ctx),
+            _ => adapters::parse_passthrough(provider.dialect, &body, &request.model),
+        };
+        let (body, usage) =
+            parsed.map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
         Ok(Reply::Full { body, usage })
     }
 }

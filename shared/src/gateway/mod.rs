@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 
+use crate::adapters::Endpoint;
 use crate::config::Config;
 use crate::error::{json_response, GatewayError};
 use crate::platform::{BoxStream, Platform};
@@ -110,15 +111,33 @@ impl Gateway {
                 authenticate(&inner.config, &parts.headers).map(|client| models::list(inner, client))
             }
             ("/v1/models" | "/models", _) => Err(GatewayError::MethodNotAllowed(path.into(), "GET")),
-            ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {
+            (
+                "/v1/chat/completions"
+                | "/chat/completions"
+                | "/v1/embeddings"
+                | "/v1/images/generations"
+                | "/v1/moderations",
+                &Method::POST,
+            ) => {
+                let endpoint = match path {
+                    "/v1/embeddings" => Endpoint::Embeddings,
+                    "/v1/images/generations" => Endpoint::Images,
+                    "/v1/moderations" => Endpoint::Moderations,
+                    _ => Endpoint::Chat,
+                };
                 match authenticate(&inner.config, &parts.headers) {
-                    Ok(client) => Ok(chat::serve(inner, client, body).await),
+                    Ok(client) => Ok(chat::serve(inner, client, body, endpoint).await),
                     Err(e) => Err(e),
                 }
             }
-            ("/v1/chat/completions" | "/chat/completions", _) => {
-                Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
-            }
+            (
+                "/v1/chat/completions"
+                | "/chat/completions"
+                | "/v1/embeddings"
+                | "/v1/images/generations"
+                | "/v1/moderations",
+                _,
+            ) => Err(GatewayError::MethodNotAllowed(path.into(), "POST")),
             _ => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
         };
         result.unwrap_or_else(GatewayError::into_response)

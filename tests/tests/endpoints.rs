@@ -1,0 +1,73 @@
+//! Embeddings, image generation and moderation: JSON passthrough, routed, renamed and failed
+//! over like chat.
+
+use serde_json::{json, Value};
+use uni_api_tests::{error_code, Mock, Reply, TestGateway};
+
+async fn post(gw: &TestGateway, path: &str, body: Value) -> (u16, Value) {
+    let response = gw.post(path, "k", body).await;
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap())
+}
+
+#[tokio::test]
+async fn embeddings_images_and_moderations_pass_through_with_renames_and_failover() {
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    a.script([Reply::Json(503, json!({"error": {"message": "busy"}}))]);
+    b.script([
+        Reply::Json(200, json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 2, "total_tokens": 2}})),
+        Reply::Json(200, json!({"created": 1, "data": [{"url": "https://img/1.png"}]})),
+        Reply::Json(200, json!({"id": "modr-1", "model": "omni-moderation-latest", "results": [{"flagged": false}]})),
+    ]);
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}/chat/completions\n    model: [{{text-embedding-3-small: embed}}]\n  - provider: b\n    base_url: {}\n    model: [{{text-embedding-3-small: embed}}, dall-e-3, omni-moderation-latest]\napi_keys:\n  - api: k\npreferences:\n  cooldown_period: 0\n",
+        a.base(),
+        b.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+
+    let (status, reply) =
+        post(&gw, "/v1/embeddings", json!({"model": "embed", "input": "hi", "encoding_format": "float"})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["model"], "embed");
+    assert_eq!(reply["data"][0]["embedding"], json!([0.1, 0.2]));
+    assert_eq!(a.received()[0].path, "/v1/embeddings");
+    let sent = &b.received()[0];
+    assert_eq!(sent.path, "/v1/embeddings");
+    assert_eq!(sent.body, json!({"model": "text-embedding-3-small", "input": "hi", "encoding_format": "float"}));
+
+    let (status, reply) =
+        post(&gw, "/v1/images/generations", json!({"model": "dall-e-3", "prompt": "a cat", "size": "1024x1024"})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["data"][0]["url"], "https://img/1.png");
+    assert_eq!(b.received()[1].path, "/v1/images/generations");
+
+    let (status, reply) =
+        post(&gw, "/v1/moderations", json!({"model": "omni-moderation-latest", "input": "hello"})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["results"][0]["flagged"], false);
+    assert_eq!(b.received()[2].path, "/v1/moderations");
+
+    let (status, reply) = post(&gw, "/v1/embeddings", json!({"model": "nope", "input": "x"})).await;
+    assert_eq!((status, error_code(&reply)), (404, "model_not_found"));
+    let (status, reply) = post(&gw, "/v1/embeddings", json!({"input": "x"})).await;
+    assert_eq!((status, error_code(&reply)), (400, "invalid_request"));
+}
+
+#[tokio::test]
+async fn a_dialect_without_the_endpoint_is_skipped_without_a_cooldown() {
+    let (claude, openai) = (Mock::start("claude").await, Mock::start("openai").await);
+    let yaml = format!(
+        "providers:\n  - provider: claude\n    base_url: {}/messages\n    model: [m]\n  - provider: openai\n    base_url: {}\n    model: [m]\napi_keys:\n  - api: k\n",
+        claude.base(),
+        openai.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let (status, _) = post(&gw, "/v1/embeddings", json!({"model": "m", "input": "x"})).await;
+    assert_eq!(status, 200);
+    assert!(claude.received().is_empty(), "no request to a dialect that has no embeddings");
+    // The Anthropic channel is not cooling down: chat still goes to it first.
+    claude.script([Reply::Json(200, json!({"id": "msg", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn"}))]);
+    let (status, reply) = gw.chat("k", uni_api_tests::chat_body("m")).await;
+    assert_eq!((status, reply["choices"][0]["message"]["content"].as_str()), (200, Some("hi")));
+}
