@@ -6,28 +6,33 @@
 pub mod config_source;
 pub mod http;
 pub mod runtime;
+pub mod stats;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use axum::Router;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
+use uni_api_core::gateway::ClientAddr;
 use uni_api_core::platform::{MemoryStore, Platform};
 use uni_api_core::{Config, Gateway, GatewayError, ResponseBody, MAX_REQUEST_BODY_BYTES};
 
-/// The native ports: hyper/reqwest, the in-memory store and tokio.
+/// The native ports: hyper/reqwest, the in-memory store and tokio; statistics are added by the
+/// caller (see `stats::Stats`).
 pub fn native_platform() -> Result<Platform, String> {
     Ok(Platform {
         http: Arc::new(http::NativeHttpClient::new()?),
         store: Arc::new(MemoryStore::new()),
         runtime: Arc::new(runtime::TokioRuntime),
+        stats: None,
     })
 }
 
@@ -48,7 +53,11 @@ pub fn router(gateway: Gateway) -> Router {
 }
 
 async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        let addr = ClientAddr(peer.ip().to_string());
+        parts.extensions.insert(addr);
+    }
     let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -92,5 +101,7 @@ pub async fn serve(
         // Without it small SSE frames wait for the peer's delayed ACK (up to 40 ms each).
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(gateway).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

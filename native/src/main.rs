@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use uni_api_core::Config;
+use uni_api_native::stats::{Stats, StatsTarget};
 use uni_api_native::{build_gateway, config_source, native_platform, serve};
 
 // The gateway allocates small buffers per request; mimalloc serves them faster than glibc.
@@ -70,14 +71,28 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let providers = config.providers.len();
     let keys = config.clients.len();
-    let gateway = build_gateway(config, native_platform()?).await;
+    let target = StatsTarget::from_env(&env)?;
+    let stats = Stats::open(&target).await?;
+    match &target {
+        StatsTarget::Sqlite(path) => tracing::info!("statistics: SQLite at {}", path.display()),
+        StatsTarget::Postgres(pg) => tracing::info!("statistics: {}", pg.describe()),
+        StatsTarget::Disabled => tracing::info!("statistics: disabled (DISABLE_DATABASE)"),
+    }
+    let mut platform = native_platform()?;
+    platform.stats = stats.as_ref().map(Stats::store);
+    let gateway = build_gateway(config, platform).await;
 
     let ip: std::net::IpAddr = args.host.parse().map_err(|_| format!("--host {} is not an IP address", args.host))?;
     let addr = SocketAddr::new(ip, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("uni-api listening on http://{bound} ({providers} providers, {keys} client keys, config {source})");
-    serve(listener, gateway, shutdown_signal()).await.map_err(|e| format!("server error: {e}"))?;
+    let served = serve(listener, gateway, shutdown_signal()).await.map_err(|e| format!("server error: {e}"));
+    if let Some(stats) = &stats {
+        // Every request has ended: write what is still queued before exiting.
+        stats.flush().await;
+    }
+    served?;
     tracing::info!("uni-api stopped");
     Ok(())
 }

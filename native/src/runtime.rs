@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand::{rngs::StdRng, RngCore, SeedableRng};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng, TryRngCore};
 use uni_api_core::platform::{BoxFuture, Runtime, UnixMillis};
 
 /// The native runtime: wall clock, a seeded PRNG per thread, tokio timers and tasks.
@@ -21,6 +22,11 @@ impl Runtime for TokioRuntime {
 
     fn random_u64(&self) -> u64 {
         RNG.with(|rng| rng.borrow_mut().next_u64())
+    }
+
+    fn fill_secure_random(&self, buf: &mut [u8]) {
+        // The OS source, read afresh for every key: no user-space state to leak or fork.
+        rand::rngs::OsRng.try_fill_bytes(buf).expect("the operating system's random source failed");
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {

@@ -21,6 +21,7 @@ fn write_config(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(args)
+        .env("DISABLE_DATABASE", "true")
         .envs(envs.iter().copied())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -78,14 +79,16 @@ fn a_config_error_stops_start_naming_the_file_and_key_path() {
         "bad.yaml",
         "providers:\n  - provider: a\n    base_url: http://127.0.0.1:9/v1\n    model: [m]\n    preferences:\n      model_timeout: { m: soon }\napi_keys:\n  - api: sk-secret-client\n",
     );
-    let out = Command::new(BIN).args(["--config", &path, "--port", "0"]).output().unwrap();
+    let out =
+        Command::new(BIN).args(["--config", &path, "--port", "0"]).env("DISABLE_DATABASE", "true").output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.yaml"), "{stderr}");
     assert!(stderr.contains("providers[0].preferences.model_timeout.m"), "{stderr}");
     assert!(!stderr.contains("sk-secret"), "{stderr}");
 
-    let missing = Command::new(BIN).args(["--config", "/nonexistent/api.yaml"]).output().unwrap();
+    let missing =
+        Command::new(BIN).args(["--config", "/nonexistent/api.yaml"]).env("DISABLE_DATABASE", "true").output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/api.yaml"));
 }
@@ -121,6 +124,7 @@ fn request_logs_name_the_role_and_never_a_key() {
     let port = free_port();
     let mut child = Command::new(BIN)
         .args(["--config", &path, "--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("DISABLE_DATABASE", "true")
         .env("RUST_LOG", "debug")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -170,4 +174,38 @@ fn config_url_may_be_an_http_url() {
     );
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     stop(child);
+}
+
+#[test]
+fn sigterm_flushes_queued_statistics_to_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "api.yaml",
+        "providers:\n  - provider: a\n    base_url: http://127.0.0.1:9/v1\n    model: [m]\napi_keys:\n  - api: sk-secret-client\n    role: tester\n",
+    );
+    let db = dir.path().join("nested/stats.db");
+    let port = free_port();
+    let (child, lines) = start(
+        &["--config", &path, "--host", "127.0.0.1", "--port", &port.to_string()],
+        &[("DISABLE_DATABASE", "false"), ("DB_PATH", db.to_str().unwrap())],
+    );
+    assert!(lines.join("").contains("statistics: SQLite at"), "{lines:?}");
+    for _ in 0..3 {
+        let reply =
+            http(port, &chat_request("Authorization: Bearer sk-secret-client", r#"{"model":"m","messages":[]}"#));
+        assert!(reply.starts_with("HTTP/1.1 502"), "{reply}");
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit after SIGTERM: {:?}", out.status);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (rows, role, status, key_id): (i64, String, i64, String) = conn
+        .query_row("SELECT COUNT(*), MAX(role), MAX(status), MAX(key_id) FROM request_stats", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    assert_eq!((rows, role.as_str(), status), (3, "tester", 502));
+    assert!(!key_id.contains("secret") && key_id.len() == 16, "{key_id}");
 }

@@ -44,6 +44,10 @@ pub enum GatewayError {
     RateLimited { model: String, retry_after_secs: u64 },
     #[error("this endpoint needs an admin key")]
     AdminOnly,
+    #[error("statistics are disabled on this gateway (DISABLE_DATABASE is set, or no database is configured)")]
+    StatsDisabled,
+    #[error("the request was flagged by moderation ({categories}); change it and try again")]
+    Flagged { categories: String },
     #[error("{message}")]
     Upstream { status: StatusCode, message: String, attempts: Vec<Attempt> },
     #[error("{0}")]
@@ -57,7 +61,8 @@ impl GatewayError {
             Self::ModelForbidden(_) | Self::AdminOnly => StatusCode::FORBIDDEN,
             Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Flagged { .. } => StatusCode::BAD_REQUEST,
+            Self::StatsDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { status, .. } => *status,
@@ -75,6 +80,8 @@ impl GatewayError {
             Self::RouteNotFound { .. } => ("invalid_request_error", "unknown_url"),
             Self::MethodNotAllowed(..) => ("invalid_request_error", "method_not_allowed"),
             Self::BadRequest(_) => ("invalid_request_error", "invalid_request"),
+            Self::Flagged { .. } => ("invalid_request_error", "content_flagged"),
+            Self::StatsDisabled => ("server_error", "statistics_disabled"),
             Self::PayloadTooLarge { .. } => ("invalid_request_error", "request_too_large"),
             Self::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded"),
             Self::Upstream { status, .. } => match status.as_u16() {

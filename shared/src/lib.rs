@@ -7,7 +7,8 @@
 //!
 //! Map: `config` (api.yaml → validated types), `scheduler` (pure routing, ordering, rate and
 //! failure policy), `adapters` (provider wire formats), `sse` + `stream` (stream framing and
-//! translation), `gateway` (the pipeline), `error` (the one renderer), `platform` (the ports).
+//! translation), `gateway` (the pipeline), `error` (the one renderer), `platform` (the ports), `stats` (usage
+//! records and their SQL).
 
 // On wasm32 the ports are deliberately not `Send`: a Worker isolate has one thread.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
@@ -20,6 +21,7 @@ pub mod platform;
 pub mod scheduler;
 pub mod schema;
 pub mod sse;
+pub mod stats;
 pub mod stream;
 pub mod usage;
 

@@ -38,6 +38,13 @@ impl Runtime for ManualRuntime {
         self.randoms.lock().unwrap().pop().unwrap_or(0)
     }
 
+    fn fill_secure_random(&self, buf: &mut [u8]) {
+        // Deterministic on purpose: tests of the core check shapes, not entropy.
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+    }
+
     fn sleep(&self, _duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(std::future::pending())
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
-use uni_api_core::platform::{BoxFuture, Platform, Runtime, UnixMillis};
+use uni_api_core::platform::{BoxFuture, Platform, Runtime, StatsStore, UnixMillis};
 use uni_api_core::Config;
 use uni_api_native::runtime::TokioRuntime;
 
@@ -29,6 +29,9 @@ impl Runtime for ShiftedRuntime {
     }
     fn random_u64(&self) -> u64 {
         TokioRuntime.random_u64()
+    }
+    fn fill_secure_random(&self, buf: &mut [u8]) {
+        TokioRuntime.fill_secure_random(buf)
     }
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
         TokioRuntime.sleep(d)
@@ -53,10 +56,20 @@ impl TestGateway {
     }
 
     pub async fn start_with_env(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        Self::start_full(yaml, env, None).await
+    }
+
+    /// Starts the gateway with `yaml`, recording statistics into `stats`.
+    pub async fn start_with_stats(yaml: &str, stats: Arc<dyn StatsStore>) -> Self {
+        Self::start_full(yaml, &|_| None, Some(stats)).await
+    }
+
+    async fn start_full(yaml: &str, env: &dyn Fn(&str) -> Option<String>, stats: Option<Arc<dyn StatsStore>>) -> Self {
         let config = Config::from_yaml_str(yaml, env).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
         let runtime = Arc::new(ShiftedRuntime::default());
         let mut platform: Platform = uni_api_native::native_platform().expect("platform");
         platform.runtime = runtime.clone();
+        platform.stats = stats;
         let gateway = uni_api_native::build_gateway(config, platform).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

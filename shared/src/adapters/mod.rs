@@ -42,6 +42,27 @@ impl Endpoint {
             Self::Moderations => "/moderations",
         }
     }
+
+    /// The endpoint a gateway path serves (chat also without the `/v1` prefix).
+    pub fn from_path(path: &str) -> Option<Self> {
+        Some(match path {
+            "/v1/chat/completions" | "/chat/completions" => Self::Chat,
+            "/v1/embeddings" => Self::Embeddings,
+            "/v1/images/generations" => Self::Images,
+            "/v1/moderations" => Self::Moderations,
+            _ => return None,
+        })
+    }
+
+    /// The gateway's own path, e.g. `/v1/embeddings`.
+    pub fn v1_path(self) -> &'static str {
+        match self {
+            Self::Chat => "/v1/chat/completions",
+            Self::Embeddings => "/v1/embeddings",
+            Self::Images => "/v1/images/generations",
+            Self::Moderations => "/v1/moderations",
+        }
+    }
 }
 
 /// Whether a dialect serves an endpoint at all (every dialect serves chat).

@@ -95,6 +95,8 @@ pub struct ClientKey {
     pub key: Secret,
     /// Display name in logs and statistics (default: a short, non-secret label).
     pub role: String,
+    /// The key's name in statistics: a one-way fingerprint (`stats::key_fingerprint`).
+    pub fingerprint: String,
     pub is_admin: bool,
     pub rules: Vec<ModelRule>,
     pub scheduling: Scheduling,

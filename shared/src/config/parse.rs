@@ -277,6 +277,7 @@ impl Builder {
         let role = raw.role.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| format!("key{}", i + 1));
         Ok(ClientKey {
             key: Secret::new(client_keys[i].clone()),
+            fingerprint: crate::stats::key_fingerprint(&client_keys[i]),
             is_admin: role.to_ascii_lowercase().contains("admin"),
             role,
             rules,

@@ -12,17 +12,18 @@ use http::{header, HeaderValue, StatusCode};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use super::accounting::{Ledger, Served};
 use super::discovery::collect;
 use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
 use crate::adapters::{self, images, openai, Dialect, Endpoint, ResponseCtx, Translator};
-use crate::config::{ClientKey, Config, KeySchedule, Provider, Secret};
+use crate::config::{ClientKey, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
 use crate::scheduler::{
     final_status, order_candidates, order_keys, Admission, Candidate, Failure, RateRule, RouteError, Scope,
 };
-use crate::stream::{Driver, StreamEnd, StreamError, StreamReport};
+use crate::stream::{Driver, StreamError};
 use crate::usage::Usage;
 
 /// Largest non-streamed upstream answer the gateway buffers.
@@ -42,33 +43,22 @@ struct ChatRequest {
 
 pub(super) async fn serve(
     inner: &Inner,
-    client: usize,
+    ledger: Ledger,
     body: Bytes,
     endpoint: Endpoint,
 ) -> http::Response<ResponseBody> {
-    let started = inner.platform.runtime.now();
-    let key = &inner.config.clients[client];
+    let key = &inner.config.clients[ledger.client];
     let request = match parse(&body, endpoint) {
         Ok(request) => request,
-        Err(e) => return e.into_response(),
+        Err(error) => {
+            ledger.failed(inner, "", &error, false);
+            return error.into_response();
+        }
     };
-    match route(inner, client, key, &request, started).await {
+    match route(inner, &ledger, key, &request).await {
         Ok(response) => response,
         Err(error) => {
-            let status = error.status();
-            let tried = match &error {
-                GatewayError::Upstream { attempts, .. } => attempts
-                    .iter()
-                    .map(|a| format!("{}={}", a.channel, a.status.map_or_else(|| "-".to_owned(), |s| s.to_string())))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                _ => String::new(),
-            };
-            tracing::info!(
-                role = %key.role, model = %request.model, status = status.as_u16(),
-                latency_ms = inner.platform.runtime.now().0.saturating_sub(started.0),
-                tried = %tried, error = %error, "request failed"
-            );
+            ledger.failed(inner, &request.model, &error, false);
             error.into_response()
         }
     }
@@ -106,11 +96,11 @@ fn parse(body: &[u8], endpoint: Endpoint) -> Result<ChatRequest, GatewayError> {
 
 async fn route(
     inner: &Inner,
-    client: usize,
+    ledger: &Ledger,
     key: &ClientKey,
     request: &ChatRequest,
-    now: UnixMillis,
 ) -> Result<http::Response<ResponseBody>, GatewayError> {
+    let (client, now) = (ledger.client, ledger.started);
     let config = &*inner.config;
     let store = &*inner.platform.store;
     let model = request.model.as_str();
@@ -168,7 +158,16 @@ async fn route(
             break;
         }
         if let Some(mut response) = run.try_channel(candidate).await? {
-            log_success(inner, key, request, candidate, &run, &mut response);
+            let served = Served {
+                provider: &config.providers[candidate.provider].name,
+                upstream_model: &candidate.upstream,
+                failed: &run.attempts,
+                key_number: response.key_number,
+            };
+            match &mut response.reply {
+                Reply::Full { usage, .. } => ledger.served(inner, model, &served, *usage),
+                Reply::Stream(driver) => driver.on_end(ledger.stream_end(inner, model, &served)),
+            }
             return Ok(response.into_http());
         }
     }
@@ -621,58 +620,5 @@ fn fmt_secs(d: Duration) -> String {
         format!("{s:.0}")
     } else {
         format!("{s}")
-    }
-}
-
-fn log_success(
-    inner: &Inner,
-    key: &ClientKey,
-    request: &ChatRequest,
-    candidate: &Candidate,
-    run: &Run<'_>,
-    success: &mut Success,
-) {
-    let config: &Config = &inner.config;
-    let channel = format!("{}/{}", config.providers[candidate.provider].name, candidate.upstream);
-    let first_byte_ms = inner.platform.runtime.now().0.saturating_sub(run.now.0);
-    match &mut success.reply {
-        Reply::Full { usage, .. } => {
-            let u = usage.unwrap_or_default();
-            tracing::info!(
-                role = %key.role, model = %request.model, channel = %channel, key = success.key_number,
-                status = 200, attempts = run.made, latency_ms = first_byte_ms,
-                prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens, "request served"
-            );
-        }
-        Reply::Stream(driver) => driver.on_end(Box::new(stream_log_hook(
-            key.role.clone(),
-            request.model.clone(),
-            channel,
-            run.made,
-            first_byte_ms,
-        ))),
-    }
-}
-
-/// Logs a stream when it ends (completed, failed mid-way, or cancelled by the client).
-fn stream_log_hook(
-    role: String,
-    model: String,
-    channel: String,
-    attempts: usize,
-    first_byte_ms: u64,
-) -> impl FnOnce(StreamReport) + Send + 'static {
-    move |report: StreamReport| {
-        let u = report.usage.unwrap_or_default();
-        let outcome = match &report.end {
-            StreamEnd::Completed => "completed".to_owned(),
-            StreamEnd::Cancelled => "cancelled by client".to_owned(),
-            StreamEnd::Failed(e) => format!("failed: {e}"),
-        };
-        tracing::info!(
-            role = %role, model = %model, channel = %channel, status = 200, attempts,
-            first_byte_ms, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
-            outcome = %outcome, "stream served"
-        );
     }
 }

@@ -3,6 +3,8 @@
 //! `Gateway::handle` takes an `http::Request<Bytes>` and always returns a response: errors are
 //! rendered inside (see `crate::error`), so both targets answer alike.
 
+mod accounting;
+mod admin;
 mod auth;
 mod chat;
 mod discovery;
@@ -23,7 +25,9 @@ use crate::config::Config;
 use crate::error::{json_response, GatewayError};
 use crate::platform::{BoxStream, Platform};
 use crate::scheduler::Catalog;
+use accounting::Ledger;
 
+pub use accounting::ClientAddr;
 pub use auth::authenticate;
 
 /// Largest request body the gateway reads (LLM requests with inline images can be large).
@@ -107,37 +111,38 @@ impl Gateway {
             ("/healthz" | "/health", _) => {
                 return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
             }
+            (path, method) if Endpoint::from_path(path).is_some() => {
+                let endpoint = Endpoint::from_path(path).unwrap_or(Endpoint::Chat);
+                if method != Method::POST {
+                    Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
+                } else {
+                    match authenticate(&inner.config, &parts.headers) {
+                        Ok(client) => {
+                            let ledger =
+                                Ledger::new(inner, endpoint.v1_path(), client, &parts.headers, parts.extensions.get());
+                            Ok(chat::serve(inner, ledger, body, endpoint).await)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            }
             ("/v1/models" | "/models", &Method::GET) => {
                 authenticate(&inner.config, &parts.headers).map(|client| models::list(inner, client))
             }
-            ("/v1/models" | "/models", _) => Err(GatewayError::MethodNotAllowed(path.into(), "GET")),
-            (
-                "/v1/chat/completions"
-                | "/chat/completions"
-                | "/v1/embeddings"
-                | "/v1/images/generations"
-                | "/v1/moderations",
-                &Method::POST,
-            ) => {
-                let endpoint = match path {
-                    "/v1/embeddings" => Endpoint::Embeddings,
-                    "/v1/images/generations" => Endpoint::Images,
-                    "/v1/moderations" => Endpoint::Moderations,
-                    _ => Endpoint::Chat,
-                };
-                match authenticate(&inner.config, &parts.headers) {
-                    Ok(client) => Ok(chat::serve(inner, client, body, endpoint).await),
-                    Err(e) => Err(e),
-                }
+            ("/v1/generate-api-key", &Method::GET) => {
+                authenticate(&inner.config, &parts.headers).and_then(|client| admin::generate_api_key(inner, client))
             }
-            (
-                "/v1/chat/completions"
-                | "/chat/completions"
-                | "/v1/embeddings"
-                | "/v1/images/generations"
-                | "/v1/moderations",
-                _,
-            ) => Err(GatewayError::MethodNotAllowed(path.into(), "POST")),
+            ("/v1/stats", &Method::GET) => match authenticate(&inner.config, &parts.headers) {
+                Ok(client) => admin::stats(inner, client, parts.uri.query()).await,
+                Err(e) => Err(e),
+            },
+            ("/v1/token_usage", &Method::GET) => match authenticate(&inner.config, &parts.headers) {
+                Ok(client) => admin::token_usage(inner, client, parts.uri.query()).await,
+                Err(e) => Err(e),
+            },
+            ("/v1/models" | "/models" | "/v1/generate-api-key" | "/v1/stats" | "/v1/token_usage", _) => {
+                Err(GatewayError::MethodNotAllowed(path.into(), "GET"))
+            }
             _ => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
         };
         result.unwrap_or_else(GatewayError::into_response)

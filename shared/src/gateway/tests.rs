@@ -39,7 +39,8 @@ fn setup() -> (Gateway, Arc<FakeHttp>, Arc<ManualRuntime>) {
     let http = Arc::new(FakeHttp::default());
     let runtime = Arc::new(ManualRuntime::new(1_000_000));
     let config = Config::from_yaml_str(CONFIG, &|_| None).unwrap();
-    let platform = Platform { http: http.clone(), store: Arc::new(MemoryStore::new()), runtime: runtime.clone() };
+    let platform =
+        Platform { http: http.clone(), store: Arc::new(MemoryStore::new()), runtime: runtime.clone(), stats: None };
     (Gateway::new(config, platform), http, runtime)
 }
 

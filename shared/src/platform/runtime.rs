@@ -25,6 +25,8 @@ pub trait Runtime: MaybeSend + MaybeSync {
     fn now(&self) -> UnixMillis;
     /// A uniformly random 64-bit number (not necessarily cryptographic).
     fn random_u64(&self) -> u64;
+    /// Fills `buf` from a cryptographically secure source (new API keys).
+    fn fill_secure_random(&self, buf: &mut [u8]);
     /// Completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
     /// Runs `task` in the background, detached from the current request.

@@ -1,0 +1,168 @@
+//! PostgreSQL statistics, for several instances sharing one database: a writer task with its
+//! own connection, and a reader connection.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row};
+use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
+use uni_api_core::stats::sql::{self, SqlDialect, SqlValue};
+use uni_api_core::stats::RequestRecord;
+
+use super::{take_batch, PostgresTarget, Queue};
+
+pub struct PostgresStats {
+    queue: Queue,
+    reader: Arc<Client>,
+}
+
+impl PostgresStats {
+    /// Connects, migrates the schema and starts the writer.
+    pub async fn connect(target: &PostgresTarget) -> Result<Self, String> {
+        let shown = target.describe();
+        let mut writer = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        migrate(&mut writer).await.map_err(|e| format!("cannot migrate the statistics schema in {shown}: {e}"))?;
+        let reader = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let (records, acks) = take_batch(first, &mut rx);
+                if !records.is_empty() {
+                    if let Err(e) = write(&mut writer, &records).await {
+                        tracing::error!(error = %e, lost = records.len(), "could not write statistics");
+                    }
+                }
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+            }
+        });
+        Ok(Self { queue: Queue(tx), reader: Arc::new(reader) })
+    }
+
+    pub(super) fn queue(&self) -> Queue {
+        self.queue.clone()
+    }
+}
+
+async fn open(target: &PostgresTarget) -> Result<Client, tokio_postgres::Error> {
+    let config: tokio_postgres::Config = match target {
+        PostgresTarget::Url(url) => url.parse()?,
+        PostgresTarget::Parts { host, port, user, password, dbname } => {
+            let mut c = tokio_postgres::Config::new();
+            c.host(host).port(*port).user(user).password(password).dbname(dbname);
+            c
+        }
+    };
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::error!(error = %e, "statistics database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute(sql::SCHEMA_TABLE).await?;
+    let tx = client.transaction().await?;
+    // One instance migrates at a time when several start together.
+    tx.batch_execute("LOCK TABLE uni_api_schema IN EXCLUSIVE MODE").await?;
+    let current: i64 = tx.query_one(sql::SCHEMA_VERSION, &[]).await?.get::<_, i32>(0).into();
+    for (version, statements) in sql::migrations(SqlDialect::Postgres) {
+        if version <= current {
+            continue;
+        }
+        for statement in statements {
+            tx.batch_execute(&statement).await?;
+        }
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        tx.execute(&sql::record_version(SqlDialect::Postgres), &[&version]).await?;
+    }
+    tx.commit().await
+}
+
+async fn write(client: &mut Client, records: &[RequestRecord]) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let requests = tx.prepare(&sql::insert_request(SqlDialect::Postgres)).await?;
+    let attempts = tx.prepare(&sql::insert_attempt(SqlDialect::Postgres)).await?;
+    for record in records {
+        let params = typed(sql::request_params(record), requests.params());
+        tx.execute(&requests, &borrowed(&params)).await?;
+        for values in sql::attempt_params(record) {
+            let params = typed(values, attempts.params());
+            tx.execute(&attempts, &borrowed(&params)).await?;
+        }
+    }
+    tx.commit().await
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Converts values to the Rust types PostgreSQL expects for each parameter (INT4 vs INT8, a
+/// NULL typed as its column).
+fn typed(values: Vec<SqlValue>, types: &[Type]) -> Vec<Param> {
+    values
+        .into_iter()
+        .zip(types)
+        .map(|(value, ty)| -> Param {
+            match (*ty == Type::INT4, *ty == Type::INT8, *ty == Type::FLOAT8) {
+                (true, _, _) => Box::new(value_opt(&value).map(|v| i32::try_from(v.as_i64()).unwrap_or(i32::MAX))),
+                (_, true, _) => Box::new(value_opt(&value).map(SqlValue::as_i64)),
+                (_, _, true) => Box::new(value_opt(&value).and_then(SqlValue::as_f64)),
+                _ => Box::new(value_opt(&value).map(SqlValue::as_text)),
+            }
+        })
+        .collect()
+}
+
+fn value_opt(value: &SqlValue) -> Option<&SqlValue> {
+    (*value != SqlValue::Null).then_some(value)
+}
+
+fn borrowed(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+fn from_row(row: &Row) -> Vec<SqlValue> {
+    (0..row.len())
+        .map(|i| {
+            let ty = row.columns()[i].type_();
+            let value = if *ty == Type::INT8 {
+                row.try_get::<_, Option<i64>>(i).ok().flatten().map(SqlValue::Int)
+            } else if *ty == Type::INT4 {
+                row.try_get::<_, Option<i32>>(i).ok().flatten().map(|n| SqlValue::Int(n.into()))
+            } else if *ty == Type::FLOAT8 {
+                row.try_get::<_, Option<f64>>(i).ok().flatten().map(SqlValue::Real)
+            } else {
+                row.try_get::<_, Option<String>>(i).ok().flatten().map(SqlValue::Text)
+            };
+            value.unwrap_or(SqlValue::Null)
+        })
+        .collect()
+}
+
+impl StatsStore for PostgresStats {
+    fn dialect(&self) -> SqlDialect {
+        SqlDialect::Postgres
+    }
+
+    fn record(&self, record: RequestRecord) {
+        self.queue.push(record);
+    }
+
+    fn query<'a>(
+        &'a self,
+        sql: String,
+        params: Vec<SqlValue>,
+    ) -> BoxFuture<'a, Result<Vec<Vec<SqlValue>>, StoreError>> {
+        Box::pin(async move {
+            let fail = |e: tokio_postgres::Error| StoreError(format!("statistics query failed: {e}"));
+            let statement = self.reader.prepare(&sql).await.map_err(fail)?;
+            let params = typed(params, statement.params());
+            let rows = self.reader.query(&statement, &borrowed(&params)).await.map_err(fail)?;
+            Ok(rows.iter().map(from_row).collect())
+        })
+    }
+}

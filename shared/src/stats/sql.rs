@@ -1,0 +1,318 @@
+//! The statistics schema, its migrations, the inserts and the aggregate queries, in the two SQL
+//! dialects the hosts run (SQLite, also Cloudflare D1; PostgreSQL).
+//!
+//! Placeholders differ (`?1` vs `$1`); everything else is the common subset of both.
+
+use super::{RequestRecord, UnixMillis};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlDialect {
+    Sqlite,
+    Postgres,
+}
+
+impl SqlDialect {
+    fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => format!("?{n}"),
+            Self::Postgres => format!("${n}"),
+        }
+    }
+
+    fn primary_key(self) -> &'static str {
+        match self {
+            Self::Sqlite => "INTEGER PRIMARY KEY",
+            Self::Postgres => "BIGSERIAL PRIMARY KEY",
+        }
+    }
+}
+
+/// A parameter or a column value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl SqlValue {
+    pub fn as_i64(&self) -> i64 {
+        match self {
+            Self::Int(n) => *n,
+            Self::Real(x) => *x as i64,
+            Self::Text(t) => t.parse().unwrap_or(0),
+            Self::Null => 0,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Self::Int(n) => Some(*n as f64),
+            Self::Real(x) => Some(*x),
+            Self::Text(t) => t.parse().ok(),
+            Self::Null => None,
+        }
+    }
+
+    pub fn as_text(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Int(n) => n.to_string(),
+            Self::Real(x) => x.to_string(),
+            Self::Null => String::new(),
+        }
+    }
+
+    fn opt_text(value: Option<&str>) -> Self {
+        value.map_or(Self::Null, |v| Self::Text(v.to_owned()))
+    }
+
+    fn count(n: u64) -> Self {
+        Self::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+/// The table that records which schema version a database has.
+pub const SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS uni_api_schema (version INTEGER NOT NULL)";
+pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM uni_api_schema";
+
+/// Schema migrations in order: `(version, statements)`. A host applies, in one transaction each,
+/// those newer than the database's version, then records the version.
+pub fn migrations(dialect: SqlDialect) -> Vec<(i64, Vec<String>)> {
+    let pk = dialect.primary_key();
+    vec![(
+        1,
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS request_stats (
+                    id {pk},
+                    at_ms BIGINT NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    provider TEXT,
+                    upstream_model TEXT,
+                    status INTEGER NOT NULL,
+                    success INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    tried TEXT NOT NULL,
+                    first_byte_ms BIGINT,
+                    total_ms BIGINT NOT NULL,
+                    prompt_tokens BIGINT NOT NULL,
+                    completion_tokens BIGINT NOT NULL,
+                    cached_tokens BIGINT NOT NULL,
+                    reasoning_tokens BIGINT NOT NULL,
+                    flagged INTEGER NOT NULL,
+                    client_ip TEXT,
+                    error TEXT
+                )"
+            ),
+            "CREATE INDEX IF NOT EXISTS request_stats_at ON request_stats (at_ms)".into(),
+            "CREATE INDEX IF NOT EXISTS request_stats_key ON request_stats (key_id, at_ms)".into(),
+            format!(
+                "CREATE TABLE IF NOT EXISTS channel_attempts (
+                    id {pk},
+                    at_ms BIGINT NOT NULL,
+                    channel TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    status INTEGER,
+                    success INTEGER NOT NULL
+                )"
+            ),
+            "CREATE INDEX IF NOT EXISTS channel_attempts_at ON channel_attempts (at_ms)".into(),
+        ],
+    )]
+}
+
+/// The statement that records a schema version.
+pub fn record_version(dialect: SqlDialect) -> String {
+    format!("INSERT INTO uni_api_schema (version) VALUES ({})", dialect.placeholder(1))
+}
+
+const REQUEST_COLUMNS: [&str; 20] = [
+    "at_ms",
+    "endpoint",
+    "role",
+    "key_id",
+    "model",
+    "provider",
+    "upstream_model",
+    "status",
+    "success",
+    "attempts",
+    "tried",
+    "first_byte_ms",
+    "total_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "flagged",
+    "client_ip",
+    "error",
+];
+
+/// The insert for one request row; its parameters come from `request_params`.
+pub fn insert_request(dialect: SqlDialect) -> String {
+    let marks: Vec<String> = (1..=REQUEST_COLUMNS.len()).map(|n| dialect.placeholder(n)).collect();
+    format!("INSERT INTO request_stats ({}) VALUES ({})", REQUEST_COLUMNS.join(", "), marks.join(", "))
+}
+
+pub fn request_params(record: &RequestRecord) -> Vec<SqlValue> {
+    let tried: Vec<&str> = record.attempts.iter().map(|a| a.channel.as_str()).collect();
+    let u = &record.usage;
+    vec![
+        SqlValue::count(record.at.0),
+        SqlValue::Text(record.endpoint.clone()),
+        SqlValue::Text(record.role.clone()),
+        SqlValue::Text(record.key_id.clone()),
+        SqlValue::Text(record.model.clone()),
+        SqlValue::opt_text(record.provider.as_deref()),
+        SqlValue::opt_text(record.upstream_model.as_deref()),
+        SqlValue::Int(record.status.into()),
+        SqlValue::Int(record.success.into()),
+        SqlValue::count(record.attempts.len() as u64),
+        SqlValue::Text(tried.join(",")),
+        record.first_byte_ms.map_or(SqlValue::Null, SqlValue::count),
+        SqlValue::count(record.total_ms),
+        SqlValue::count(u.prompt_tokens),
+        SqlValue::count(u.completion_tokens),
+        SqlValue::count(u.cached_tokens),
+        SqlValue::count(u.reasoning_tokens),
+        SqlValue::Int(record.flagged.into()),
+        SqlValue::opt_text(record.client_ip.as_deref()),
+        SqlValue::opt_text(record.error.as_deref()),
+    ]
+}
+
+/// The insert for one attempt row; one per entry of `RequestRecord::attempts`.
+pub fn insert_attempt(dialect: SqlDialect) -> String {
+    let p = |n| dialect.placeholder(n);
+    format!(
+        "INSERT INTO channel_attempts (at_ms, channel, model, status, success) VALUES ({}, {}, {}, {}, {})",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5)
+    )
+}
+
+pub fn attempt_params(record: &RequestRecord) -> impl Iterator<Item = Vec<SqlValue>> + '_ {
+    record.attempts.iter().map(|a| {
+        vec![
+            SqlValue::count(record.at.0),
+            SqlValue::Text(a.channel.clone()),
+            SqlValue::Text(record.model.clone()),
+            a.status.map_or(SqlValue::Null, |s| SqlValue::Int(s.into())),
+            SqlValue::Int(a.success.into()),
+        ]
+    })
+}
+
+/// What rows of `request_stats` are summed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    Model,
+    /// The channel that answered (`provider/upstream-model`); requests no channel answered are left out.
+    Channel,
+    /// The client key (its fingerprint, with its role).
+    Key,
+    /// Client key and model, for `/v1/token_usage`.
+    KeyModel,
+}
+
+impl GroupBy {
+    /// The label columns, in output order.
+    fn labels(self) -> &'static [&'static str] {
+        match self {
+            Self::Model => &["model"],
+            Self::Channel => &["provider", "upstream_model"],
+            Self::Key => &["key_id"],
+            Self::KeyModel => &["key_id", "model"],
+        }
+    }
+
+    pub fn label_count(self) -> usize {
+        self.labels().len() + usize::from(matches!(self, Self::Key | Self::KeyModel))
+    }
+}
+
+/// Which rows a query covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub since: UnixMillis,
+    /// Exclusive end; `None` is now.
+    pub until: Option<UnixMillis>,
+    pub key_id: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Sums of one group: labels, then `requests, successes, prompt, completion, cached, reasoning,
+/// avg total ms, avg first-byte ms`. Keys also get their role (after the labels).
+pub fn aggregate(dialect: SqlDialect, group: GroupBy, filter: &Filter) -> (String, Vec<SqlValue>) {
+    let labels = group.labels().join(", ");
+    let role = if matches!(group, GroupBy::Key | GroupBy::KeyModel) { ", MAX(role)" } else { "" };
+    let mut params = vec![SqlValue::count(filter.since.0)];
+    let mut conditions = vec![format!("at_ms >= {}", dialect.placeholder(1))];
+    let mut push = |condition: &str, value: SqlValue| {
+        params.push(value);
+        conditions.push(format!("{condition} {}", dialect.placeholder(params.len())));
+    };
+    if let Some(until) = filter.until {
+        push("at_ms <", SqlValue::count(until.0));
+    }
+    if let Some(key) = &filter.key_id {
+        push("key_id =", SqlValue::Text(key.clone()));
+    }
+    if let Some(model) = &filter.model {
+        push("model =", SqlValue::Text(model.clone()));
+    }
+    if group == GroupBy::Channel {
+        conditions.push("provider IS NOT NULL".into());
+    }
+    // Casts keep PostgreSQL from answering NUMERIC for sums and averages.
+    let sql = format!(
+        "SELECT {labels}{role}, COUNT(*), CAST(SUM(success) AS BIGINT), \
+         CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
+         CAST(SUM(cached_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), \
+         CAST(AVG(total_ms) AS DOUBLE PRECISION), CAST(AVG(first_byte_ms) AS DOUBLE PRECISION) \
+         FROM request_stats WHERE {} GROUP BY {labels} ORDER BY COUNT(*) DESC, {labels}",
+        conditions.join(" AND ")
+    );
+    (sql, params)
+}
+
+/// Attempts and successes per channel since `since`.
+pub fn channel_success(dialect: SqlDialect, since: UnixMillis) -> (String, Vec<SqlValue>) {
+    let sql = format!(
+        "SELECT channel, COUNT(*), CAST(SUM(success) AS BIGINT) FROM channel_attempts \
+         WHERE at_ms >= {} GROUP BY channel ORDER BY COUNT(*) DESC, channel",
+        dialect.placeholder(1)
+    );
+    (sql, vec![SqlValue::count(since.0)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let filter = Filter { key_id: Some("k".into()), model: Some("m".into()), ..Filter::default() };
+        let (sqlite, params) = aggregate(SqlDialect::Sqlite, GroupBy::KeyModel, &filter);
+        assert!(sqlite.contains("at_ms >= ?1 AND key_id = ?2 AND model = ?3"), "{sqlite}");
+        assert_eq!(params.len(), 3);
+        let (pg, _) = aggregate(SqlDialect::Postgres, GroupBy::KeyModel, &filter);
+        assert!(pg.contains("at_ms >= $1 AND key_id = $2 AND model = $3"), "{pg}");
+        assert!(insert_request(SqlDialect::Postgres).ends_with("$20)"));
+    }
+
+    #[test]
+    fn request_params_match_the_columns() {
+        let record = RequestRecord::default();
+        assert_eq!(request_params(&record).len(), REQUEST_COLUMNS.len());
+    }
+}
