@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::accounting::{Ledger, Served};
 use super::discovery::collect;
+use super::moderation;
 use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
 use crate::adapters::{self, images, openai, Dialect, Endpoint, ResponseCtx, Translator};
@@ -32,13 +33,20 @@ const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
 const MAX_QUOTED_ERROR: usize = 500;
 
 /// What the client asked for, read once.
-struct ChatRequest {
-    endpoint: Endpoint,
-    body: RawObject,
-    model: String,
+pub(super) struct ChatRequest {
+    pub endpoint: Endpoint,
+    pub body: RawObject,
+    pub model: String,
     stream: bool,
     wants_usage: bool,
     has_tools: bool,
+}
+
+impl ChatRequest {
+    /// A non-streamed request the gateway makes itself (the moderation check).
+    pub fn new(endpoint: Endpoint, body: RawObject, model: &str) -> Self {
+        Self { endpoint, body, model: model.to_owned(), stream: false, wants_usage: false, has_tools: false }
+    }
 }
 
 pub(super) async fn serve(
@@ -55,6 +63,13 @@ pub(super) async fn serve(
             return error.into_response();
         }
     };
+    if key.moderation && endpoint == Endpoint::Chat {
+        if let Err(error) = moderation::check(inner, &ledger, key, &request).await {
+            let flagged = matches!(error, GatewayError::Flagged { .. });
+            ledger.failed(inner, &request.model, &error, flagged);
+            return error.into_response();
+        }
+    }
     match route(inner, &ledger, key, &request).await {
         Ok(response) => response,
         Err(error) => {
@@ -94,7 +109,7 @@ fn parse(body: &[u8], endpoint: Endpoint) -> Result<ChatRequest, GatewayError> {
     Ok(ChatRequest { endpoint, body, model, stream, wants_usage, has_tools })
 }
 
-async fn route(
+pub(super) async fn route(
     inner: &Inner,
     ledger: &Ledger,
     key: &ClientKey,

@@ -10,6 +10,7 @@ mod chat;
 mod discovery;
 mod images;
 mod models;
+mod moderation;
 #[cfg(test)]
 mod tests;
 mod vertex;
