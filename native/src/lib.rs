@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use tokio::net::TcpListener;
 use uni_api_core::gateway::ClientAddr;
 use uni_api_core::platform::{MemoryStore, Platform};
-use uni_api_core::{Config, Gateway, GatewayError, ResponseBody, MAX_REQUEST_BODY_BYTES};
+use uni_api_core::{Config, Gateway, GatewayError, ResponseBody};
 
 /// The native ports: hyper/reqwest, the in-memory store and tokio; statistics are added by the
 /// caller (see `stats::Stats`).
@@ -58,11 +58,12 @@ async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
         let addr = ClientAddr(peer.ip().to_string());
         parts.extensions.insert(addr);
     }
-    let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await {
+    let limit = gateway.max_body_bytes();
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(e) => {
             let error = if is_length_limit(&e) {
-                GatewayError::PayloadTooLarge { limit: MAX_REQUEST_BODY_BYTES }
+                GatewayError::PayloadTooLarge { limit }
             } else {
                 GatewayError::BadRequest(format!("could not read the request body: {e}"))
             };
@@ -88,6 +89,8 @@ fn into_axum(response: ::http::Response<ResponseBody>) -> Response {
     response.map(|body| match body {
         ResponseBody::Full(bytes) => Body::from(bytes),
         ResponseBody::Stream(stream) => Body::from_stream(stream.map(Ok::<Bytes, Infallible>)),
+        // An error item makes hyper abort the response: the client sees a broken transfer.
+        ResponseBody::Relay(stream) => Body::from_stream(stream),
     })
 }
 

@@ -71,3 +71,47 @@ async fn a_dialect_without_the_endpoint_is_skipped_without_a_cooldown() {
     let (status, reply) = gw.chat("k", uni_api_tests::chat_body("m")).await;
     assert_eq!((status, reply["choices"][0]["message"]["content"].as_str()), (200, Some("hi")));
 }
+
+#[tokio::test]
+async fn gemini_embeddings_are_translated_to_and_from_the_openai_shape() {
+    let gemini = Mock::start("gemini").await;
+    gemini.script([
+        Reply::Json(200, json!({"embeddings": [{"values": [0.5, -0.25]}, {"values": [1.0, 0.0]}]})),
+        Reply::Json(200, json!({"unexpected": true})),
+    ]);
+    let yaml = format!(
+        "providers:\n  - provider: g\n    base_url: http://{}/v1beta\n    engine: gemini\n    api: AIza-test-key\n    model: [{{text-embedding-004: embed}}]\napi_keys:\n  - api: k\n",
+        gemini.addr
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let (status, reply) =
+        post(&gw, "/v1/embeddings", json!({"model": "embed", "input": ["one", "two"], "dimensions": 2})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply,
+        json!({"object": "list", "data": [
+            {"object": "embedding", "index": 0, "embedding": [0.5, -0.25]},
+            {"object": "embedding", "index": 1, "embedding": [1.0, 0.0]}
+        ], "model": "embed", "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+    );
+    let sent = &gemini.received()[0];
+    assert_eq!(sent.path, "/v1beta/models/text-embedding-004:batchEmbedContents");
+    assert_eq!(sent.header("x-goog-api-key"), Some("AIza-test-key"));
+    assert!(!sent.uri.contains("AIza"), "the key never travels in the URL");
+    assert_eq!(
+        sent.body,
+        json!({"requests": [
+            {"model": "models/text-embedding-004", "content": {"parts": [{"text": "one"}]}, "outputDimensionality": 2},
+            {"model": "models/text-embedding-004", "content": {"parts": [{"text": "two"}]}, "outputDimensionality": 2}
+        ]})
+    );
+
+    // An answer without embeddings is a failed attempt (502), not an empty success.
+    let (status, reply) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": "x"})).await;
+    assert_eq!(status, 502, "{reply}");
+    // Token arrays cannot be sent to Gemini: the request fails before going out.
+    let before = gemini.received().len();
+    let (status, _) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": [[1, 2, 3]]})).await;
+    assert_ne!(status, 200);
+    assert_eq!(gemini.received().len(), before);
+}

@@ -59,7 +59,13 @@ async fn a_flagged_request_is_refused_with_its_categories_and_recorded() {
     let moderations = "/v1/moderations".to_owned();
     assert_eq!(
         flagged,
-        vec![(moderations.clone(), 200, 0), (chat.clone(), 400, 1), (moderations, 200, 0), (chat.clone(), 200, 0), (chat, 200, 0)]
+        vec![
+            (moderations.clone(), 200, 0),
+            (chat.clone(), 400, 1),
+            (moderations, 200, 0),
+            (chat.clone(), 200, 0),
+            (chat, 200, 0)
+        ]
     );
 }
 

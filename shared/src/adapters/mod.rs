@@ -8,6 +8,7 @@ pub mod cloudflare;
 pub mod cohere;
 pub mod gemini;
 pub mod images;
+pub mod multipart;
 pub mod openai;
 pub mod raw;
 pub mod vertex;
@@ -30,6 +31,10 @@ pub enum Endpoint {
     Embeddings,
     Images,
     Moderations,
+    /// `multipart/form-data` in, text or JSON out.
+    Transcriptions,
+    /// JSON in, audio bytes out.
+    Speech,
 }
 
 impl Endpoint {
@@ -40,6 +45,8 @@ impl Endpoint {
             Self::Embeddings => "/embeddings",
             Self::Images => "/images/generations",
             Self::Moderations => "/moderations",
+            Self::Transcriptions => "/audio/transcriptions",
+            Self::Speech => "/audio/speech",
         }
     }
 
@@ -50,6 +57,8 @@ impl Endpoint {
             "/v1/embeddings" => Self::Embeddings,
             "/v1/images/generations" => Self::Images,
             "/v1/moderations" => Self::Moderations,
+            "/v1/audio/transcriptions" => Self::Transcriptions,
+            "/v1/audio/speech" => Self::Speech,
             _ => return None,
         })
     }
@@ -61,17 +70,68 @@ impl Endpoint {
             Self::Embeddings => "/v1/embeddings",
             Self::Images => "/v1/images/generations",
             Self::Moderations => "/v1/moderations",
+            Self::Transcriptions => "/v1/audio/transcriptions",
+            Self::Speech => "/v1/audio/speech",
         }
     }
 }
 
 /// Whether a dialect serves an endpoint at all (every dialect serves chat).
 pub fn serves(dialect: Dialect, endpoint: Endpoint) -> bool {
-    endpoint == Endpoint::Chat || matches!(dialect, Dialect::OpenAi | Dialect::OpenRouter | Dialect::Azure)
+    endpoint == Endpoint::Chat
+        || matches!(dialect, Dialect::OpenAi | Dialect::OpenRouter | Dialect::Azure)
+        || (dialect == Dialect::Gemini && endpoint == Endpoint::Embeddings)
 }
 
-/// Builds a non-chat request (embeddings, images, moderations): the client's JSON with `model`
-/// renamed, to the endpoint beside the provider's chat URL.
+/// The URL of a non-chat endpoint: beside the provider's chat URL.
+fn endpoint_url(provider: &Provider, upstream_model: &str, endpoint: Endpoint) -> Result<String, String> {
+    match provider.dialect {
+        Dialect::OpenAi | Dialect::OpenRouter => {
+            Ok(openai::chat_url(&provider.base_url).replace("/chat/completions", endpoint.path()))
+        }
+        Dialect::Azure => {
+            Ok(azure::chat_url(&provider.base_url, upstream_model).replace("/chat/completions", endpoint.path()))
+        }
+        other => Err(format!("the {} engine does not serve {}", other.name(), endpoint.path())),
+    }
+}
+
+fn endpoint_auth(provider: &Provider, key: Option<&Secret>) -> Option<(&'static str, String)> {
+    if provider.dialect == Dialect::Azure {
+        key_header("api-key", key)
+    } else {
+        bearer(key)
+    }
+}
+
+/// Builds a transcription request: the client's form with `model` replaced, under a new boundary.
+pub fn build_multipart_request(
+    provider: &Provider,
+    key: Option<&Secret>,
+    form: &multipart::Form,
+    upstream_model: &str,
+    endpoint: Endpoint,
+    boundary: &str,
+) -> Result<http::Request<Bytes>, String> {
+    let url = endpoint_url(provider, upstream_model, endpoint)?;
+    let mut builder = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url)
+        .header(http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+    if let Some((name, value)) = endpoint_auth(provider, key) {
+        let value = HeaderValue::try_from(value)
+            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+        builder = builder.header(name, value);
+    }
+    let mut request = builder.body(form.encode(upstream_model, boundary)).map_err(|e| e.to_string())?;
+    for (name, value) in &provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+/// Builds a non-chat JSON request (embeddings, images, moderations, speech): the client's JSON
+/// with `model` renamed, to the endpoint beside the provider's chat URL.
 pub fn build_passthrough_request(
     provider: &Provider,
     key: Option<&Secret>,
@@ -79,21 +139,19 @@ pub fn build_passthrough_request(
     upstream_model: &str,
     endpoint: Endpoint,
 ) -> Result<http::Request<Bytes>, String> {
-    match provider.dialect {
-        Dialect::OpenAi | Dialect::OpenRouter => {
-            let url = openai::chat_url(&provider.base_url).replace("/chat/completions", endpoint.path());
-            openai::build_request_to(provider, url, bearer(key), body, upstream_model, false)
-        }
-        Dialect::Azure => {
-            let url = azure::chat_url(&provider.base_url, upstream_model).replace("/chat/completions", endpoint.path());
-            openai::build_request_to(provider, url, key_header("api-key", key), body, upstream_model, false)
-        }
-        other => Err(format!("the {} engine does not serve {}", other.name(), endpoint.path())),
+    if provider.dialect == Dialect::Gemini && endpoint == Endpoint::Embeddings {
+        return gemini::embeddings::build_request(provider, key, body, upstream_model);
     }
+    let url = endpoint_url(provider, upstream_model, endpoint)?;
+    openai::build_request_to(provider, url, endpoint_auth(provider, key), body, upstream_model, false)
 }
 
 /// A non-chat reply: passed through with `model` reported as the client's alias.
 pub fn parse_passthrough(dialect: Dialect, body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), String> {
+    if dialect == Dialect::Gemini {
+        // Gemini serves only embeddings among the non-chat endpoints.
+        return gemini::embeddings::parse_response(body, alias);
+    }
     let mut reply = RawObject::parse(body).map_err(|e| format!("the upstream answered with invalid JSON: {e}"))?;
     if let Some(error) = reply.present("error") {
         let message = serde_json::from_str::<serde_json::Value>(error.get())

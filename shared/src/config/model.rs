@@ -12,6 +12,8 @@ use crate::scheduler::rate_window::RateRule;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(100);
 /// Default channel cooldown after a failure.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+/// OpenAI's own limit for audio uploads, in MB.
+pub const DEFAULT_MAX_AUDIO_MB: usize = 25;
 
 /// The whole gateway configuration.
 #[derive(Debug)]
@@ -172,6 +174,8 @@ pub struct GlobalPreferences {
     pub proxy: Option<String>,
     /// One limiter shared by every client key, looked up by requested model.
     pub rate_limit: Option<ModelTable<Vec<RateRule>>>,
+    /// Largest audio upload (`/v1/audio/transcriptions`) accepted, in bytes (default 25 MB).
+    pub max_audio_bytes: usize,
 }
 
 impl Config {

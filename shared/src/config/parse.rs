@@ -104,6 +104,16 @@ impl Builder {
             error_triggers: raw.error_triggers.unwrap_or_default().into_iter().filter(|t| !t.is_empty()).collect(),
             proxy: raw.proxy.map(|p| proxy(&p, &format!("{path}.proxy"))).transpose()?,
             rate_limit: limit_table(&raw.rate_limit, &format!("{path}.rate_limit"))?,
+            max_audio_bytes: match number(&raw.max_audio_upload_mb, &format!("{path}.max_audio_upload_mb"))? {
+                None => DEFAULT_MAX_AUDIO_MB * 1024 * 1024,
+                Some(mb) if mb > 0.0 && mb <= 1024.0 => (mb * 1024.0 * 1024.0) as usize,
+                Some(_) => {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.max_audio_upload_mb"),
+                        "expected a size in MB from 1 to 1024",
+                    ))
+                }
+            },
         })
     }
 

@@ -80,4 +80,5 @@ pub struct RawGlobalPreferences {
     pub error_triggers: Option<Vec<String>>,
     pub proxy: Option<String>,
     pub rate_limit: Value,
+    pub max_audio_upload_mb: Value,
 }

@@ -16,11 +16,12 @@ use super::accounting::{Ledger, Served};
 use super::discovery::collect;
 use super::moderation;
 use super::{Inner, ResponseBody};
+use crate::adapters::multipart::Form;
 use crate::adapters::raw::RawObject;
 use crate::adapters::{self, images, openai, Dialect, Endpoint, ResponseCtx, Translator};
 use crate::config::{ClientKey, KeySchedule, Provider, Secret};
 use crate::error::{json_response, scrub, Attempt, GatewayError};
-use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
+use crate::platform::{ByteStream, SendOptions, TransportErrorKind, UnixMillis};
 use crate::scheduler::{
     final_status, order_candidates, order_keys, Admission, Candidate, Failure, RateRule, RouteError, Scope,
 };
@@ -37,6 +38,8 @@ pub(super) struct ChatRequest {
     pub endpoint: Endpoint,
     pub body: RawObject,
     pub model: String,
+    /// The client's form, for `multipart/form-data` endpoints (transcriptions).
+    form: Option<Form>,
     stream: bool,
     wants_usage: bool,
     has_tools: bool,
@@ -45,18 +48,32 @@ pub(super) struct ChatRequest {
 impl ChatRequest {
     /// A non-streamed request the gateway makes itself (the moderation check).
     pub fn new(endpoint: Endpoint, body: RawObject, model: &str) -> Self {
-        Self { endpoint, body, model: model.to_owned(), stream: false, wants_usage: false, has_tools: false }
+        Self {
+            endpoint,
+            body,
+            model: model.to_owned(),
+            form: None,
+            stream: false,
+            wants_usage: false,
+            has_tools: false,
+        }
     }
 }
 
 pub(super) async fn serve(
     inner: &Inner,
     ledger: Ledger,
+    content_type: Option<&str>,
     body: Bytes,
     endpoint: Endpoint,
 ) -> http::Response<ResponseBody> {
     let key = &inner.config.clients[ledger.client];
-    let request = match parse(&body, endpoint) {
+    let parsed = if endpoint == Endpoint::Transcriptions {
+        parse_form(inner, content_type, body).await
+    } else {
+        parse(&body, endpoint)
+    };
+    let request = match parsed {
         Ok(request) => request,
         Err(error) => {
             ledger.failed(inner, "", &error, false);
@@ -77,6 +94,29 @@ pub(super) async fn serve(
             error.into_response()
         }
     }
+}
+
+/// A transcription form: `file` and `model` required, every other field passed on.
+async fn parse_form(inner: &Inner, content_type: Option<&str>, body: Bytes) -> Result<ChatRequest, GatewayError> {
+    let limit = inner.config.global.max_audio_bytes;
+    if body.len() > limit {
+        return Err(GatewayError::PayloadTooLarge { limit });
+    }
+    let content_type = content_type.unwrap_or_default();
+    let form = Form::parse(content_type, body).await.map_err(GatewayError::BadRequest)?;
+    if !form.has_file("file") {
+        return Err(GatewayError::BadRequest(
+            "`file` is required (an audio file in a form field called `file`)".into(),
+        ));
+    }
+    let model = match form.text("model") {
+        Some(m) if !m.trim().is_empty() => m.trim().to_owned(),
+        _ => return Err(GatewayError::BadRequest("`model` is required".into())),
+    };
+    let body = RawObject::parse(b"{}").map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let mut request = ChatRequest::new(Endpoint::Transcriptions, body, &model);
+    request.form = Some(form);
+    Ok(request)
 }
 
 fn parse(body: &[u8], endpoint: Endpoint) -> Result<ChatRequest, GatewayError> {
@@ -106,7 +146,7 @@ fn parse(body: &[u8], endpoint: Endpoint) -> Result<ChatRequest, GatewayError> {
         .unwrap_or(false);
     let has_tools =
         chat && ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
-    Ok(ChatRequest { endpoint, body, model, stream, wants_usage, has_tools })
+    Ok(ChatRequest { endpoint, body, model, form: None, stream, wants_usage, has_tools })
 }
 
 pub(super) async fn route(
@@ -181,6 +221,7 @@ pub(super) async fn route(
             };
             match &mut response.reply {
                 Reply::Full { usage, .. } => ledger.served(inner, model, &served, *usage),
+                Reply::Relay { .. } => ledger.served(inner, model, &served, None),
                 Reply::Stream(driver) => driver.on_end(ledger.stream_end(inner, model, &served)),
             }
             return Ok(response.into_http());
@@ -231,8 +272,18 @@ struct Run<'a> {
 
 /// A successful attempt, before it is turned into the client's response.
 enum Reply {
-    Full { body: Bytes, usage: Option<Usage> },
+    /// A whole answer; JSON unless the upstream said otherwise (transcriptions as text).
+    Full {
+        body: Bytes,
+        usage: Option<Usage>,
+        content_type: Option<HeaderValue>,
+    },
     Stream(Box<Driver<Translator>>),
+    /// Bytes relayed as they arrive (speech audio), with the upstream's content type.
+    Relay {
+        body: ByteStream,
+        content_type: HeaderValue,
+    },
 }
 
 struct Success {
@@ -243,7 +294,18 @@ struct Success {
 impl Success {
     fn into_http(self) -> http::Response<ResponseBody> {
         match self.reply {
-            Reply::Full { body, .. } => json_response(StatusCode::OK, body),
+            Reply::Full { body, content_type, .. } => {
+                let mut response = json_response(StatusCode::OK, body);
+                if let Some(content_type) = content_type {
+                    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                }
+                response
+            }
+            Reply::Relay { body, content_type } => {
+                let mut response = http::Response::new(ResponseBody::Relay(body));
+                response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                response
+            }
             Reply::Stream(driver) => {
                 let mut response = http::Response::new(ResponseBody::Stream(driver.into_stream()));
                 let headers = response.headers_mut();
@@ -462,8 +524,12 @@ impl Run<'_> {
             Some(inlined) if images::needs_inlining(provider.dialect) => inlined,
             _ => &request.body,
         };
-        let built = match request.endpoint {
-            Endpoint::Chat => adapters::build_request(
+        let built = match (request.endpoint, &request.form) {
+            (Endpoint::Transcriptions, Some(form)) => {
+                let boundary = format!("uni-api-{:016x}", runtime.random_u64());
+                adapters::build_multipart_request(provider, key, form, &candidate.upstream, request.endpoint, &boundary)
+            }
+            (Endpoint::Chat, _) => adapters::build_request(
                 provider,
                 key,
                 body,
@@ -472,7 +538,7 @@ impl Run<'_> {
                 request.stream,
                 region,
             ),
-            other => adapters::build_passthrough_request(provider, key, body, &candidate.upstream, other),
+            (other, _) => adapters::build_passthrough_request(provider, key, body, &candidate.upstream, other),
         };
         let upstream_request =
             built.map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
@@ -516,6 +582,19 @@ impl Run<'_> {
             let reason = format!("HTTP {}: {}", status.as_u16(), quote(&body));
             return Err(AttemptError { failure, reason, passthrough: Some((status, body)) });
         }
+        if matches!(request.endpoint, Endpoint::Speech | Endpoint::Transcriptions) {
+            let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+            if request.endpoint == Endpoint::Speech {
+                let content_type = content_type.unwrap_or(HeaderValue::from_static("audio/mpeg"));
+                return Ok(Reply::Relay { body: response.into_body(), content_type });
+            }
+            let body = collect(response.into_body(), MAX_UPSTREAM_BODY_BYTES).await.map_err(|reason| AttemptError {
+                failure: Failure::Transport,
+                reason,
+                passthrough: None,
+            })?;
+            return Ok(Reply::Full { body, usage: None, content_type });
+        }
         let runtime = &inner.platform.runtime;
         let ctx = ResponseCtx {
             alias: request.model.clone(),
@@ -553,7 +632,7 @@ impl Run<'_> {
         };
         let (body, usage) =
             parsed.map_err(|reason| AttemptError { failure: Failure::BadResponse, reason, passthrough: None })?;
-        Ok(Reply::Full { body, usage })
+        Ok(Reply::Full { body, usage, content_type: None })
     }
 }
 

@@ -24,7 +24,7 @@ use http::{Method, StatusCode};
 use crate::adapters::Endpoint;
 use crate::config::Config;
 use crate::error::{json_response, GatewayError};
-use crate::platform::{BoxStream, Platform};
+use crate::platform::{BoxStream, ByteStream, Platform};
 use crate::scheduler::Catalog;
 use accounting::Ledger;
 
@@ -38,6 +38,9 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub enum ResponseBody {
     Full(Bytes),
     Stream(BoxStream<'static, Bytes>),
+    /// Upstream bytes relayed as they come (audio). An upstream failure mid-way is an error item:
+    /// the host must abort the response so the client sees a broken transfer, not a clean end.
+    Relay(ByteStream),
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for ResponseBody {
         match self {
             Self::Full(b) => write!(f, "Full({} bytes)", b.len()),
             Self::Stream(_) => f.write_str("Stream"),
+            Self::Relay(_) => f.write_str("Relay"),
         }
     }
 }
@@ -88,6 +92,12 @@ impl Gateway {
         &self.inner.config
     }
 
+    /// The largest request body the host should read: chat bodies or audio uploads, whichever
+    /// limit is larger.
+    pub fn max_body_bytes(&self) -> usize {
+        MAX_REQUEST_BODY_BYTES.max(self.inner.config.global.max_audio_bytes)
+    }
+
     /// Whether any provider asks for its model list to be discovered.
     pub fn needs_discovery(&self) -> bool {
         discovery::needed(&self.inner.config)
@@ -121,7 +131,9 @@ impl Gateway {
                         Ok(client) => {
                             let ledger =
                                 Ledger::new(inner, endpoint.v1_path(), client, &parts.headers, parts.extensions.get());
-                            Ok(chat::serve(inner, ledger, body, endpoint).await)
+                            let content_type =
+                                parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                            Ok(chat::serve(inner, ledger, content_type, body, endpoint).await)
                         }
                         Err(e) => Err(e),
                     }

@@ -18,7 +18,12 @@ use crate::error::GatewayError;
 const MODELS: [&str; 2] = ["omni-moderation-latest", "text-moderation-latest"];
 
 /// `Ok` when the request may go out.
-pub(super) async fn check(inner: &Inner, ledger: &Ledger, key: &ClientKey, request: &ChatRequest) -> Result<(), GatewayError> {
+pub(super) async fn check(
+    inner: &Inner,
+    ledger: &Ledger,
+    key: &ClientKey,
+    request: &ChatRequest,
+) -> Result<(), GatewayError> {
     let Some(text) = last_user_text(&request.body) else {
         return Ok(());
     };

@@ -2,6 +2,7 @@
 //! OpenAI completions and chunks out. The key travels in the `x-goog-api-key` header, never in
 //! the URL, so it cannot leak through a logged URL.
 
+pub mod embeddings;
 mod request;
 mod response;
 mod stream;
