@@ -200,7 +200,10 @@ async fn burst(stats: &Stats) {
                         model: format!("m{w}"),
                         status: 200,
                         success: true,
-                        attempts: vec![AttemptRecord { channel: "p/m".into(), status: Some(200), success: true }],
+                        attempts: vec![
+                            AttemptRecord { channel: "p/m".into(), status: Some(503), success: false },
+                            AttemptRecord { channel: "q/m".into(), status: Some(200), success: true },
+                        ],
                         ..RequestRecord::default()
                     });
                 }

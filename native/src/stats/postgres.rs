@@ -7,10 +7,10 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
 use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
-use uni_api_core::stats::sql::{self, SqlDialect, SqlValue};
+use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
 
-use super::{take_batch, PostgresTarget, Queue};
+use super::{take_batch, worth_waiting, PostgresTarget, Queue, BATCH_WINDOW};
 
 pub struct PostgresStats {
     queue: Queue,
@@ -26,8 +26,13 @@ impl PostgresStats {
         let reader = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            let mut last_batch = 0;
             while let Some(first) = rx.recv().await {
+                if worth_waiting(&first, last_batch) {
+                    tokio::time::sleep(BATCH_WINDOW).await;
+                }
                 let (records, acks) = take_batch(first, &mut rx);
+                last_batch = records.len();
                 if !records.is_empty() {
                     if let Err(e) = write(&mut writer, &records).await {
                         tracing::error!(error = %e, lost = records.len(), "could not write statistics");
@@ -88,10 +93,11 @@ async fn write(client: &mut Client, records: &[RequestRecord]) -> Result<(), tok
     let requests = tx.prepare(&sql::insert_request(SqlDialect::Postgres)).await?;
     let attempts = tx.prepare(&sql::insert_attempt(SqlDialect::Postgres)).await?;
     for record in records {
-        let params = typed(sql::request_params(record), requests.params());
+        let values = sql::request_params(record).iter().map(SqlParam::to_value).collect();
+        let params = typed(values, requests.params());
         tx.execute(&requests, &borrowed(&params)).await?;
         for values in sql::attempt_params(record) {
-            let params = typed(values, attempts.params());
+            let params = typed(values.iter().map(SqlParam::to_value).collect(), attempts.params());
             tx.execute(&attempts, &borrowed(&params)).await?;
         }
     }

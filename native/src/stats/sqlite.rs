@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 use tokio::sync::mpsc;
 use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
-use uni_api_core::stats::sql::{self, SqlDialect, SqlValue};
+use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
 
-use super::{take_batch, Queue};
+use super::{take_batch, worth_waiting, Queue, BATCH_WINDOW};
 
 pub struct SqliteStats {
     queue: Queue,
@@ -31,8 +31,13 @@ impl SqliteStats {
         std::thread::Builder::new()
             .name("uni-api-stats".into())
             .spawn(move || {
+                let mut last_batch = 0;
                 while let Some(first) = rx.blocking_recv() {
+                    if worth_waiting(&first, last_batch) {
+                        std::thread::sleep(BATCH_WINDOW);
+                    }
                     let (records, acks) = take_batch(first, &mut rx);
+                    last_batch = records.len();
                     if !records.is_empty() {
                         if let Err(e) = write(&mut writer, &records) {
                             tracing::error!(error = %e, lost = records.len(), "could not write statistics");
@@ -57,6 +62,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // 1 MiB of page cache per connection: rows are appended, so a large cache buys nothing.
+    conn.pragma_update(None, "cache_size", -1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
 }
@@ -78,19 +85,43 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Request rows per insert statement.
+const ROWS_PER_INSERT: usize = 32;
+
 fn write(conn: &mut Connection, records: &[RequestRecord]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
-        let mut requests = tx.prepare_cached(&sql::insert_request(SqlDialect::Sqlite))?;
+        let mut many = tx.prepare_cached(&sql::insert_requests(SqlDialect::Sqlite, ROWS_PER_INSERT))?;
+        let mut one = tx.prepare_cached(&sql::insert_request(SqlDialect::Sqlite))?;
         let mut attempts = tx.prepare_cached(&sql::insert_attempt(SqlDialect::Sqlite))?;
-        for record in records {
-            requests.execute(params_from_iter(sql::request_params(record).into_iter().map(to_sqlite)))?;
-            for params in sql::attempt_params(record) {
-                attempts.execute(params_from_iter(params.into_iter().map(to_sqlite)))?;
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let params: Vec<_> = chunk.iter().map(sql::request_params).collect();
+            let flat = params.iter().flatten().map(param);
+            if chunk.len() == ROWS_PER_INSERT {
+                many.execute(params_from_iter(flat))?;
+            } else {
+                for row in &params {
+                    one.execute(params_from_iter(row.iter().map(param)))?;
+                }
+            }
+            for record in chunk {
+                for params in sql::attempt_params(record) {
+                    attempts.execute(params_from_iter(params.iter().map(param)))?;
+                }
             }
         }
     }
     tx.commit()
+}
+
+/// Borrows an insert parameter: the record's text is bound without a copy.
+fn param<'a>(value: &'a SqlParam<'a>) -> ToSqlOutput<'a> {
+    match value {
+        SqlParam::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        SqlParam::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+        SqlParam::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        SqlParam::Owned(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+    }
 }
 
 fn to_sqlite(value: SqlValue) -> Value {

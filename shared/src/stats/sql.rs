@@ -64,12 +64,33 @@ impl SqlValue {
         }
     }
 
-    fn opt_text(value: Option<&str>) -> Self {
-        value.map_or(Self::Null, |v| Self::Text(v.to_owned()))
-    }
-
     fn count(n: u64) -> Self {
         Self::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+/// A parameter of an insert, borrowing from the record it writes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlParam<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+    Owned(String),
+}
+
+impl SqlParam<'_> {
+    fn count(n: u64) -> Self {
+        Self::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// As an owned value (for hosts whose drivers want one).
+    pub fn to_value(&self) -> SqlValue {
+        match self {
+            Self::Null => SqlValue::Null,
+            Self::Int(n) => SqlValue::Int(*n),
+            Self::Text(t) => SqlValue::Text((*t).to_owned()),
+            Self::Owned(t) => SqlValue::Text(t.clone()),
+        }
     }
 }
 
@@ -110,7 +131,6 @@ pub fn migrations(dialect: SqlDialect) -> Vec<(i64, Vec<String>)> {
                 )"
             ),
             "CREATE INDEX IF NOT EXISTS request_stats_at ON request_stats (at_ms)".into(),
-            "CREATE INDEX IF NOT EXISTS request_stats_key ON request_stats (key_id, at_ms)".into(),
             format!(
                 "CREATE TABLE IF NOT EXISTS channel_attempts (
                     id {pk},
@@ -156,38 +176,58 @@ const REQUEST_COLUMNS: [&str; 20] = [
 
 /// The insert for one request row; its parameters come from `request_params`.
 pub fn insert_request(dialect: SqlDialect) -> String {
-    let marks: Vec<String> = (1..=REQUEST_COLUMNS.len()).map(|n| dialect.placeholder(n)).collect();
-    format!("INSERT INTO request_stats ({}) VALUES ({})", REQUEST_COLUMNS.join(", "), marks.join(", "))
+    insert_requests(dialect, 1)
 }
 
-pub fn request_params(record: &RequestRecord) -> Vec<SqlValue> {
-    let tried: Vec<&str> = record.attempts.iter().map(|a| a.channel.as_str()).collect();
+/// One insert for `rows` request rows: the parameters of each row, one after the other. Hosts
+/// batch rows this way because one statement per row costs more than the row itself.
+pub fn insert_requests(dialect: SqlDialect, rows: usize) -> String {
+    let width = REQUEST_COLUMNS.len();
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (1..=width).map(|n| dialect.placeholder(row * width + n)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    format!("INSERT INTO request_stats ({}) VALUES {}", REQUEST_COLUMNS.join(", "), tuples.join(", "))
+}
+
+pub fn request_params(record: &RequestRecord) -> Vec<SqlParam<'_>> {
     let u = &record.usage;
+    fn text(t: &Option<String>) -> SqlParam<'_> {
+        t.as_deref().map_or(SqlParam::Null, SqlParam::Text)
+    }
+    let tried = match record.attempts.as_slice() {
+        [one] => SqlParam::Text(&one.channel),
+        many => SqlParam::Owned(many.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>().join(",")),
+    };
     vec![
-        SqlValue::count(record.at.0),
-        SqlValue::Text(record.endpoint.clone()),
-        SqlValue::Text(record.role.clone()),
-        SqlValue::Text(record.key_id.clone()),
-        SqlValue::Text(record.model.clone()),
-        SqlValue::opt_text(record.provider.as_deref()),
-        SqlValue::opt_text(record.upstream_model.as_deref()),
-        SqlValue::Int(record.status.into()),
-        SqlValue::Int(record.success.into()),
-        SqlValue::count(record.attempts.len() as u64),
-        SqlValue::Text(tried.join(",")),
-        record.first_byte_ms.map_or(SqlValue::Null, SqlValue::count),
-        SqlValue::count(record.total_ms),
-        SqlValue::count(u.prompt_tokens),
-        SqlValue::count(u.completion_tokens),
-        SqlValue::count(u.cached_tokens),
-        SqlValue::count(u.reasoning_tokens),
-        SqlValue::Int(record.flagged.into()),
-        SqlValue::opt_text(record.client_ip.as_deref()),
-        SqlValue::opt_text(record.error.as_deref()),
+        SqlParam::count(record.at.0),
+        SqlParam::Text(&record.endpoint),
+        SqlParam::Text(&record.role),
+        SqlParam::Text(&record.key_id),
+        SqlParam::Text(&record.model),
+        text(&record.provider),
+        text(&record.upstream_model),
+        SqlParam::Int(record.status.into()),
+        SqlParam::Int(record.success.into()),
+        SqlParam::count(record.attempts.len() as u64),
+        tried,
+        record.first_byte_ms.map_or(SqlParam::Null, SqlParam::count),
+        SqlParam::count(record.total_ms),
+        SqlParam::count(u.prompt_tokens),
+        SqlParam::count(u.completion_tokens),
+        SqlParam::count(u.cached_tokens),
+        SqlParam::count(u.reasoning_tokens),
+        SqlParam::Int(record.flagged.into()),
+        text(&record.client_ip),
+        text(&record.error),
     ]
 }
 
-/// The insert for one attempt row; one per entry of `RequestRecord::attempts`.
+/// The insert for one attempt row: one per failed entry of `RequestRecord::attempts`. The
+/// attempt that answered is the request row itself (`provider`, `upstream_model`), so the common
+/// one-attempt request costs one row.
 pub fn insert_attempt(dialect: SqlDialect) -> String {
     let p = |n| dialect.placeholder(n);
     format!(
@@ -200,14 +240,14 @@ pub fn insert_attempt(dialect: SqlDialect) -> String {
     )
 }
 
-pub fn attempt_params(record: &RequestRecord) -> impl Iterator<Item = Vec<SqlValue>> + '_ {
-    record.attempts.iter().map(|a| {
+pub fn attempt_params(record: &RequestRecord) -> impl Iterator<Item = Vec<SqlParam<'_>>> + '_ {
+    record.attempts.iter().filter(|a| !a.success).map(|a| {
         vec![
-            SqlValue::count(record.at.0),
-            SqlValue::Text(a.channel.clone()),
-            SqlValue::Text(record.model.clone()),
-            a.status.map_or(SqlValue::Null, |s| SqlValue::Int(s.into())),
-            SqlValue::Int(a.success.into()),
+            SqlParam::count(record.at.0),
+            SqlParam::Text(&a.channel),
+            SqlParam::Text(&record.model),
+            a.status.map_or(SqlParam::Null, |s| SqlParam::Int(s.into())),
+            SqlParam::Int(a.success.into()),
         ]
     })
 }
@@ -285,12 +325,17 @@ pub fn aggregate(dialect: SqlDialect, group: GroupBy, filter: &Filter) -> (Strin
     (sql, params)
 }
 
-/// Attempts and successes per channel since `since`.
+/// Attempts and successes per channel since `since`: answers from `request_stats`, failures
+/// from `channel_attempts`.
 pub fn channel_success(dialect: SqlDialect, since: UnixMillis) -> (String, Vec<SqlValue>) {
+    let p = dialect.placeholder(1);
     let sql = format!(
-        "SELECT channel, COUNT(*), CAST(SUM(success) AS BIGINT) FROM channel_attempts \
-         WHERE at_ms >= {} GROUP BY channel ORDER BY COUNT(*) DESC, channel",
-        dialect.placeholder(1)
+        "SELECT channel, COUNT(*), CAST(SUM(success) AS BIGINT) FROM ( \
+           SELECT provider || '/' || upstream_model AS channel, 1 AS success FROM request_stats \
+             WHERE at_ms >= {p} AND provider IS NOT NULL \
+           UNION ALL \
+           SELECT channel, 0 AS success FROM channel_attempts WHERE at_ms >= {p} AND success = 0 \
+         ) AS tried GROUP BY channel ORDER BY COUNT(*) DESC, channel"
     );
     (sql, vec![SqlValue::count(since.0)])
 }
@@ -308,6 +353,9 @@ mod tests {
         let (pg, _) = aggregate(SqlDialect::Postgres, GroupBy::KeyModel, &filter);
         assert!(pg.contains("at_ms >= $1 AND key_id = $2 AND model = $3"), "{pg}");
         assert!(insert_request(SqlDialect::Postgres).ends_with("$20)"));
+        assert!(insert_requests(SqlDialect::Sqlite, 3).ends_with(
+            "?41, ?42, ?43, ?44, ?45, ?46, ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54, ?55, ?56, ?57, ?58, ?59, ?60)"
+        ));
     }
 
     #[test]

@@ -99,6 +99,14 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// SIGTERM and wait: the gateway drains and flushes its statistics.
+    fn terminate(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -106,7 +114,14 @@ impl Drop for Gateway {
     }
 }
 
-async fn start_gateway(binary: &str, core: &str, upstream: SocketAddr, dir: &std::path::Path) -> Gateway {
+/// Where the gateway keeps statistics in a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stats {
+    Off,
+    Sqlite,
+}
+
+async fn start_gateway(binary: &str, core: &str, upstream: SocketAddr, dir: &std::path::Path, stats: Stats) -> Gateway {
     let config = format!(
         "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\napi_keys:\n  - api: sk-bench\n    role: bench\n"
     );
@@ -127,6 +142,8 @@ async fn start_gateway(binary: &str, core: &str, upstream: SocketAddr, dir: &std
             &port.to_string(),
         ])
         .env("RUST_LOG", std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into()))
+        .env("DISABLE_DATABASE", if stats == Stats::Off { "true" } else { "false" })
+        .env("DB_PATH", dir.join("stats.db"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -331,9 +348,12 @@ async fn main() {
         }
         _ => None,
     };
-    let gateway = start_gateway(&binary, &core, upstream, &dir).await;
+    let gateway = start_gateway(&binary, &core, upstream, &dir, Stats::Sqlite).await;
     let ours = measure(&client, Some(&gateway), gateway.addr, n, seconds).await;
     let rss = gateway.peak_rss_kb();
+    let started_in = gateway.started_in;
+    gateway.terminate();
+    let stats_cost = statistics_cost(&binary, &core, upstream, &dir, seconds).await;
 
     let (nginx_head, nginx_sep) =
         if nginx.is_some() { (" nginx proxy | nginx adds |", "---:|---:|") } else { ("", "") };
@@ -388,13 +408,98 @@ async fn main() {
     println!(
         "| start to first served request |{} {:.0} ms |",
         if nginx.is_some() { " |" } else { "" },
-        gateway.started_in.as_secs_f64() * 1000.0
+        started_in.as_secs_f64() * 1000.0
+    );
+    println!();
+    println!(
+        "| statistics (c=64, non-streaming; mean of {ROUNDS} alternating rounds) | requests/s | CPU per request |"
+    );
+    println!("|---|---:|---:|");
+    let [(off_rps, off_cpu), (on_rps, on_cpu)] = stats_cost.runs;
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    println!("| off (`DISABLE_DATABASE=true`) | {off_rps:.0} | {off_cpu:.1} µs | {:.1} MB |", mb(stats_cost.rss[0]));
+    println!("| SQLite (default) | {on_rps:.0} | {on_cpu:.1} µs | {:.1} MB |", mb(stats_cost.rss[1]));
+    println!(
+        "| cost of statistics (median of per-round ratios) | {:.1}% fewer requests/s | {:+.1}% CPU | |",
+        stats_cost.rps_cost * 100.0,
+        stats_cost.cpu_cost * 100.0
+    );
+    println!();
+    println!(
+        "records in the SQLite file after SIGTERM: {} of {} requests served by the statistics runs",
+        stats_cost.rows, stats_cost.served
     );
     println!();
     println!(
         "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
         std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into())
     );
-    drop(gateway);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Throughput and CPU per request with statistics off and on, in alternating rounds so that
+/// drift on a shared machine hits both alike.
+struct StatsCost {
+    /// (requests/s, CPU µs per request) for off, then SQLite.
+    runs: [(f64, f64); 2],
+    /// Median over rounds of the throughput lost and the CPU added, as fractions.
+    rps_cost: f64,
+    cpu_cost: f64,
+    /// Rows in the SQLite file after a graceful stop, and requests the SQLite runs served.
+    rows: u64,
+    served: u64,
+    /// Peak RSS in kB, off and on.
+    rss: [u64; 2],
+}
+
+/// Rounds of (off, on) in the statistics comparison.
+const ROUNDS: usize = 5;
+
+async fn statistics_cost(
+    binary: &str,
+    core: &str,
+    upstream: SocketAddr,
+    dir: &std::path::Path,
+    seconds: u64,
+) -> StatsCost {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("stats.db{suffix}")));
+    }
+    // Per round: (rps, CPU µs per request) for off and on.
+    let mut rounds: Vec<[(f64, f64); 2]> = Vec::new();
+    let mut served = 0;
+    let mut rss = [0u64; 2];
+    for _ in 0..ROUNDS {
+        let mut round = [(0.0, 0.0); 2];
+        for (i, mode) in [Stats::Off, Stats::Sqlite].into_iter().enumerate() {
+            let gateway = start_gateway(binary, core, upstream, dir, mode).await;
+            let c0 = gateway.cpu_seconds();
+            let (done, time) = throughput(gateway.addr, REQUEST, 64, Duration::from_secs(seconds)).await;
+            let c1 = gateway.cpu_seconds();
+            round[i] = (done as f64 / time.as_secs_f64(), (c1 - c0) * 1e6 / done.max(1) as f64);
+            rss[i] = rss[i].max(gateway.peak_rss_kb());
+            if mode == Stats::Sqlite {
+                served += done;
+            }
+            gateway.terminate();
+        }
+        rounds.push(round);
+    }
+    let rows = rusqlite::Connection::open(dir.join("stats.db"))
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM request_stats", [], |r| r.get::<_, i64>(0)))
+        .map_or(0, |n| n as u64);
+    let mean = |i: usize, f: fn(&(f64, f64)) -> f64| rounds.iter().map(|r| f(&r[i])).sum::<f64>() / ROUNDS as f64;
+    // Each round's off/on pair ran back to back: the median of the per-round ratios resists drift.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    StatsCost {
+        runs: [(mean(0, |r| r.0), mean(0, |r| r.1)), (mean(1, |r| r.0), mean(1, |r| r.1))],
+        rps_cost: median(rounds.iter().map(|r| 1.0 - r[1].0 / r[0].0).collect()),
+        cpu_cost: median(rounds.iter().map(|r| r[1].1 / r[0].1 - 1.0).collect()),
+        rows,
+        served,
+        rss,
+    }
 }
