@@ -1,22 +1,24 @@
 //! uni-api on Cloudflare Workers: the thin shell that hands each request to the shared core.
 //!
-//! On the host this crate is empty (the whole file is gated on `wasm32`), so workspace builds and
-//! tests never compile the Workers SDK. The full Worker (Durable Object state, KV config cache,
-//! streaming fetch client) is its own issue; until then the fetch handler answers with a clear
-//! JSON error instead of pretending to serve.
+//! Invariant: no gateway logic lives here. This crate implements the core's ports over the
+//! Workers platform (fetch, Durable Objects, `Date.now`, `crypto.getRandomValues`), finds the
+//! config (`API_YAML`, or `CONFIG_URL` cached in KV and in the isolate) and converts requests and
+//! responses. On the host the whole crate is empty (gated on `wasm32`), so workspace builds and
+//! tests never compile the Workers SDK.
 #![cfg(target_arch = "wasm32")]
+// The core's ports are not `Send` on wasm32: an isolate has one thread.
+#![allow(clippy::arc_with_non_send_sync)]
 
-use worker::{event, Context, Env, Request, Response, Result};
+mod config;
+mod fetch;
+mod http;
+mod runtime;
+mod state;
 
-#[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
+pub use state::GatewayState;
+
+#[worker::event(start)]
+fn start() {
+    // Panics are logged with their message and location; the runtime answers 500, never HTML.
     console_error_panic_hook::set_once();
-    let body = serde_json::json!({
-        "error": {
-            "message": "the Cloudflare Worker build of uni-api is not implemented yet; run the native binary",
-            "type": "not_implemented",
-            "code": "worker_not_ready"
-        }
-    });
-    Ok(Response::from_json(&body)?.with_status(501))
 }

@@ -1,0 +1,50 @@
+// Serves the built Worker (build/index.js) in workerd through Miniflare on 127.0.0.1, with an
+// api.yaml passed as the API_YAML secret, a local Durable Object namespace (GATEWAY_STATE) and a
+// local KV namespace. Prints "ready on http://127.0.0.1:PORT" when serving; stops on SIGTERM/SIGINT.
+// Usage: node scripts/worker-local.mjs --config PATH --port N [--stateless]
+import { readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+
+const args = process.argv.slice(2);
+const arg = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const configPath = arg("--config");
+const port = Number(arg("--port") ?? 8787);
+if (!configPath) {
+  console.error("usage: worker-local.mjs --config PATH --port N [--stateless]");
+  process.exit(2);
+}
+const stateless = args.includes("--stateless");
+const bindings = { API_YAML: readFileSync(configPath, "utf8") };
+if (stateless) bindings.DISABLE_DATABASE = "true";
+
+const mf = new Miniflare({
+  modules: true,
+  scriptPath: "build/index.js",
+  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+  compatibilityDate: "2026-04-01",
+  bindings,
+  kvNamespaces: ["UNI_API_KV"],
+  durableObjects: { GATEWAY_STATE: { className: "GatewayState", useSQLite: true } },
+  // Fresh, private state for every run.
+  defaultPersistRoot: mkdtempSync(join(tmpdir(), "uni-api-worker-")),
+  host: "127.0.0.1",
+  port,
+  cf: false,
+});
+const url = await mf.ready;
+console.log(`ready on ${url.origin}`);
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await mf.dispose();
+    process.exit(0);
+  });
+}

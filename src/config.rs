@@ -1,0 +1,101 @@
+//! Where the Worker's `api.yaml` comes from, and what the platform cannot do.
+//!
+//! `API_YAML` (a secret or var holding the YAML itself) wins; otherwise `CONFIG_URL` is fetched
+//! and its text cached in KV (binding `UNI_API_KV`, optional) and in the isolate, refreshed every
+//! `CONFIG_TTL_MS`, so an edit takes effect within a minute without a redeploy. If a refresh
+//! fails, the last good text keeps serving.
+
+use serde::{Deserialize, Serialize};
+use uni_api_core::Config;
+use worker::{Env, Fetch, Url};
+
+/// How long a fetched config is trusted before it is fetched again.
+pub const CONFIG_TTL_MS: u64 = 60_000;
+const KV_BINDING: &str = "UNI_API_KV";
+
+/// A variable or secret, if set and not empty.
+pub fn env_value(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The config text and where it came from (the URL without its query, which may hold a token).
+pub async fn load_text(env: &Env, now: u64, stale: Option<&str>) -> Result<(String, String), String> {
+    if let Some(text) = env_value(env, "API_YAML") {
+        return Ok((text, "API_YAML".into()));
+    }
+    let Some(url) = env_value(env, "CONFIG_URL") else {
+        return Err("no configuration: set the API_YAML secret (the YAML itself) or the CONFIG_URL secret (an https URL)".into());
+    };
+    let shown = shown_url(&url);
+    let kv_key = format!("config:{shown}");
+    let kv = env.kv(KV_BINDING).ok();
+    if let Some(kv) = &kv {
+        if let Ok(Some(cached)) = kv.get(&kv_key).json::<Cached>().await {
+            if now.saturating_sub(cached.fetched_at) < CONFIG_TTL_MS {
+                return Ok((cached.text, shown));
+            }
+        }
+    }
+    match fetch_text(&url).await {
+        Ok(text) => {
+            if let Some(kv) = &kv {
+                let cached = Cached { text: text.clone(), fetched_at: now };
+                if let Ok(put) = kv.put(&kv_key, &cached) {
+                    let _ = put.execute().await;
+                }
+            }
+            Ok((text, shown))
+        }
+        Err(e) => match stale {
+            Some(text) => {
+                worker::console_warn!("uni-api: could not refresh the config from {shown} ({e}); keeping the last one");
+                Ok((text.to_owned(), shown))
+            }
+            None => Err(format!("cannot load the config from {shown}: {e}")),
+        },
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    text: String,
+    fetched_at: u64,
+}
+
+async fn fetch_text(url: &str) -> Result<String, String> {
+    let parsed = Url::parse(url).map_err(|_| "CONFIG_URL is not a URL".to_owned())?;
+    let mut response = Fetch::Url(parsed).send().await.map_err(|e| e.to_string())?;
+    if response.status_code() != 200 {
+        return Err(format!("HTTP {}", response.status_code()));
+    }
+    response.text().await.map_err(|e| e.to_string())
+}
+
+/// `scheme://host/path`, without credentials or query.
+fn shown_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()),
+        Err(_) => "CONFIG_URL".into(),
+    }
+}
+
+/// Refuses what Workers cannot do, instead of ignoring it: outbound fetch cannot go through a
+/// proxy (HTTP or SOCKS).
+pub fn check_platform(config: &Config) -> Result<(), String> {
+    if config.global.proxy.is_some() {
+        return Err("preferences.proxy: proxies are not available on Cloudflare Workers (fetch connects directly); remove it or run the native binary".into());
+    }
+    for (i, provider) in config.providers.iter().enumerate() {
+        if provider.proxy.is_some() {
+            return Err(format!(
+                "providers[{i}] ({}): proxies are not available on Cloudflare Workers (fetch connects directly); remove `proxy` or run the native binary",
+                provider.name
+            ));
+        }
+    }
+    Ok(())
+}
