@@ -19,8 +19,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -d node_modules/miniflare ] || npm ci --no-audit --no-fund >&2
+# One build at a time when several runners start together (the tests do).
+mkdir -p target && exec 9>target/.worker-build.lock && flock 9
 if [ ! -f build/index.js ] || [ -n "$(find src shared/src Cargo.toml Cargo.lock -newer build/index.js -print -quit)" ]; then
   echo "building the Worker…" >&2
   bash scripts/build-worker.sh "${build[@]}" >&2
 fi
+exec 9>&-
 exec node scripts/worker-local.mjs "${pass[@]}"

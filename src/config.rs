@@ -28,7 +28,10 @@ pub async fn load_text(env: &Env, now: u64, stale: Option<&str>) -> Result<(Stri
         return Ok((text, "API_YAML".into()));
     }
     let Some(url) = env_value(env, "CONFIG_URL") else {
-        return Err("no configuration: set the API_YAML secret (the YAML itself) or the CONFIG_URL secret (an https URL)".into());
+        return Err(
+            "no configuration: set the API_YAML secret (the YAML itself) or the CONFIG_URL secret (an https URL)"
+                .into(),
+        );
     };
     let shown = shown_url(&url);
     let kv_key = format!("config:{shown}");

@@ -32,10 +32,14 @@ thread_local! {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let response = match gateway(&env).await {
         Ok(gateway) => serve(&gateway, req).await,
-        Err(message) => GatewayError::Internal(format!("configuration error: {message}")).into_response(),
+        Err(message) => {
+            // Read the body anyway: an unread body makes the runtime drop the client's connection.
+            let _ = req.bytes().await;
+            GatewayError::Internal(format!("configuration error: {message}")).into_response()
+        }
     };
     into_worker(response)
 }
@@ -142,7 +146,9 @@ fn into_worker(response: http::Response<ResponseBody>) -> worker::Result<Respons
     }
     let response = match body {
         ResponseBody::Full(bytes) => Response::from_bytes(bytes.to_vec())?,
-        ResponseBody::Stream(stream) => Response::from_stream(stream.map(|b| Ok::<Vec<u8>, worker::Error>(b.to_vec())))?,
+        ResponseBody::Stream(stream) => {
+            Response::from_stream(stream.map(|b| Ok::<Vec<u8>, worker::Error>(b.to_vec())))?
+        }
         // An error item errors the response stream: the client sees a broken transfer.
         ResponseBody::Relay(stream) => Response::from_stream(
             stream.map(|b| b.map(|b| b.to_vec()).map_err(|e| worker::Error::RustError(e.to_string()))),

@@ -45,9 +45,7 @@ impl HttpClient for FetchClient {
             let stream = response.stream().map_err(other)?;
             let body: ByteStream = Box::pin(stream.map(move |chunk| {
                 let _keep = &guard;
-                chunk
-                    .map(Bytes::from)
-                    .map_err(|e| TransportError::new(TransportErrorKind::Body, e.to_string()))
+                chunk.map(Bytes::from).map_err(|e| TransportError::new(TransportErrorKind::Body, e.to_string()))
             }));
             builder.body(body).map_err(|e| other(worker::Error::RustError(e.to_string())))
         })

@@ -10,7 +10,9 @@ use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use uni_api_core::platform::{BoxFuture, MemoryStore, StateStore, StoreError, UnixMillis};
 use uni_api_core::scheduler::{Admission, RateRule};
-use worker::{durable_object, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, State};
+use worker::{
+    durable_object, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, State,
+};
 
 /// One operation on one object.
 #[derive(Serialize, Deserialize)]
@@ -46,7 +48,8 @@ impl DurableObject for GatewayState {
         let fail = |e: StoreError| worker::Error::RustError(e.to_string());
         let value = match op {
             Op::Admit { rules, now } => {
-                let rules: Vec<RateRule> = rules.into_iter().map(|(limit, window_ms)| RateRule { limit, window_ms }).collect();
+                let rules: Vec<RateRule> =
+                    rules.into_iter().map(|(limit, window_ms)| RateRule { limit, window_ms }).collect();
                 match self.store.admit(KEY, &rules, UnixMillis(now)).await.map_err(fail)? {
                     Admission::Admitted => None,
                     Admission::Limited { retry_after_ms } => Some(retry_after_ms),
@@ -54,7 +57,14 @@ impl DurableObject for GatewayState {
             }
             Op::Cooldown { now } => {
                 let keys = [KEY.to_owned()];
-                self.store.cooldowns(&keys, UnixMillis(now)).await.map_err(fail)?.first().copied().flatten().map(|u| u.0)
+                self.store
+                    .cooldowns(&keys, UnixMillis(now))
+                    .await
+                    .map_err(fail)?
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map(|u| u.0)
             }
             Op::StartCooldown { until } => {
                 self.store.start_cooldown(KEY, UnixMillis(until)).await.map_err(fail)?;
@@ -96,7 +106,12 @@ impl DurableStore {
 }
 
 impl StateStore for DurableStore {
-    fn admit<'a>(&'a self, key: &'a str, rules: &'a [RateRule], now: UnixMillis) -> BoxFuture<'a, Result<Admission, StoreError>> {
+    fn admit<'a>(
+        &'a self,
+        key: &'a str,
+        rules: &'a [RateRule],
+        now: UnixMillis,
+    ) -> BoxFuture<'a, Result<Admission, StoreError>> {
         Box::pin(async move {
             let rules = rules.iter().map(|r| (r.limit, r.window_ms)).collect();
             Ok(match self.call(key, &Op::Admit { rules, now: now.0 }).await? {
@@ -106,7 +121,11 @@ impl StateStore for DurableStore {
         })
     }
 
-    fn cooldowns<'a>(&'a self, keys: &'a [String], now: UnixMillis) -> BoxFuture<'a, Result<Vec<Option<UnixMillis>>, StoreError>> {
+    fn cooldowns<'a>(
+        &'a self,
+        keys: &'a [String],
+        now: UnixMillis,
+    ) -> BoxFuture<'a, Result<Vec<Option<UnixMillis>>, StoreError>> {
         Box::pin(async move {
             let op = Op::Cooldown { now: now.0 };
             let answers = join_all(keys.iter().map(|k| self.call(k, &op))).await;

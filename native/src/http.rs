@@ -178,7 +178,8 @@ fn describe(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-fn install_crypto_provider() {
+/// Installs rustls' ring provider for the process (reqwest needs one); idempotent.
+pub fn install_crypto_provider() {
     // Ignoring the result: another part of the process may have installed one already.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -3,6 +3,7 @@
 
 pub mod mock;
 pub mod sse;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,10 +44,22 @@ impl Runtime for ShiftedRuntime {
 
 /// A gateway serving on 127.0.0.1 for one test.
 pub struct TestGateway {
-    pub addr: SocketAddr,
-    pub http: reqwest::Client,
+    client: Client,
     runtime: Arc<ShiftedRuntime>,
     _shutdown: oneshot::Sender<()>,
+}
+
+impl std::ops::Deref for TestGateway {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// An HTTP client aimed at one gateway (native or Worker), with the requests tests make.
+pub struct Client {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
 }
 
 impl TestGateway {
@@ -77,17 +90,23 @@ impl TestGateway {
         tokio::spawn(uni_api_native::serve(listener, gateway, async {
             let _ = rx.await;
         }));
-        let http = reqwest::Client::builder().no_proxy().build().expect("client");
-        Self { addr, http, runtime, _shutdown: tx }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        Self { client: Client::new(addr), runtime, _shutdown: tx }
     }
 
     /// Moves the gateway's clock forward (cooldowns and rate windows see it; sleeps do not).
     pub fn advance(&self, d: Duration) {
         self.runtime.offset_ms.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Self {
+        uni_api_native::http::install_crypto_provider();
+        Self { addr, http: reqwest::Client::builder().no_proxy().build().expect("client") }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// POSTs a chat completion as `key` and returns status, headers and JSON body.

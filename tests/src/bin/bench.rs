@@ -434,7 +434,46 @@ async fn main() {
         "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
         std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into())
     );
+    if std::env::var_os("BENCH_WORKER").is_some() {
+        worker_latency(&client, upstream, &dir, &direct, n).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With `BENCH_WORKER=1`: the built Worker in local workerd (`scripts/worker-local.sh`), same mock,
+/// same requests, concurrency 1.
+async fn worker_latency(client: &HttpClient, upstream: SocketAddr, dir: &std::path::Path, direct: &Report, n: usize) {
+    use std::io::BufRead;
+    let config = dir.join("worker.yaml");
+    let yaml = format!(
+        "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\napi_keys:\n  - api: sk-bench\n    role: bench\n"
+    );
+    std::fs::write(&config, yaml).expect("write worker config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new("bash")
+        .args(["scripts/worker-local.sh", "--config", config.to_str().unwrap(), "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Worker");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("ready on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let worker = latency(client, addr, REQUEST, n, false).await;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    println!();
+    println!("| Worker in local workerd (c=1, non-streaming) | direct to mock | Worker | Worker adds |");
+    println!("|---|---:|---:|---:|");
+    for (name, d, w) in [("p50", direct.latency.p50, worker.p50), ("p99", direct.latency.p99, worker.p99)] {
+        println!("| latency {name} | {:.0} µs | {:.0} µs | {:.0} µs |", us(d), us(w), us(w) - us(d));
+    }
 }
 
 /// Throughput and CPU per request with statistics off and on, in alternating rounds so that

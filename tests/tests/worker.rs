@@ -1,0 +1,149 @@
+//! The Cloudflare Worker in a real local workerd (Miniflare), against mock upstreams on
+//! 127.0.0.1: the same scenarios as the native tests, with state in Durable Objects.
+//! Skipped with a notice when the Worker is not built; CI builds it and sets `REQUIRE_WORKER`.
+
+use serde_json::{json, Value};
+use uni_api_tests::sse::{chunks, ends_with_done};
+use uni_api_tests::worker::WorkerGateway;
+use uni_api_tests::{chat_body, error_code, stream_body, Mock, Reply};
+
+#[tokio::test]
+async fn auth_models_and_chat_streamed_and_not() {
+    let mock = Mock::start("a").await;
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    api: sk-upstream\n    model:\n      - gpt-4o-2024: gpt-4o\napi_keys:\n  - api: sk-client\n",
+        mock.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+
+    let response =
+        gw.http.post(gw.url("/v1/chat/completions")).body(chat_body("gpt-4o").to_string()).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let (status, body) = gw.chat("sk-wrong", chat_body("gpt-4o")).await;
+    assert_eq!((status, error_code(&body)), (401, "invalid_api_key"));
+
+    let (status, models) = gw.get("/v1/models", "sk-client").await;
+    assert_eq!(status, 200);
+    assert_eq!(models["data"][0]["id"], "gpt-4o");
+
+    let (status, body) = gw.chat("sk-client", chat_body("gpt-4o")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "gpt-4o");
+    assert_eq!(body["choices"][0]["message"]["content"], "from a");
+    let sent = &mock.chat_requests()[0];
+    assert_eq!(sent.body["model"], "gpt-4o-2024");
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-upstream"));
+
+    let (status, text) = gw.chat_stream("sk-client", stream_body("gpt-4o")).await;
+    assert_eq!(status, 200);
+    assert!(ends_with_done(&text), "{text}");
+    let first: &Value = &chunks(&text)[0];
+    assert_eq!(first["model"], "gpt-4o");
+
+    let (status, body) = gw.chat("sk-client", chat_body("nope")).await;
+    assert_eq!((status, error_code(&body)), (404, "model_not_found"));
+    let response =
+        gw.http.post(gw.url("/v1/chat/completions")).bearer_auth("sk-client").body("{not json").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn failover_and_a_cooldown_that_holds_across_requests() {
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    a.script([Reply::Json(503, json!({"error": {"message": "overloaded"}}))]);
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n  - provider: b\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: k\npreferences:\n  cooldown_period: 300\n",
+        a.base(),
+        b.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+    let (status, body) = gw.chat("k", chat_body("gpt-4o")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "from b");
+    assert_eq!((a.count(), b.count()), (1, 1));
+    // a is cooling down (held by its Durable Object): the next requests go straight to b.
+    for _ in 0..3 {
+        let (status, body) = gw.chat("k", chat_body("gpt-4o")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["choices"][0]["message"]["content"], "from b");
+    }
+    assert_eq!((a.count(), b.count()), (1, 4));
+}
+
+#[tokio::test]
+async fn client_and_upstream_key_rate_limits_answer_429() {
+    let mock = Mock::start("a").await;
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n  - provider: keyed\n    base_url: {}\n    api: [sk-up-1]\n    model: [{{gpt-4o: limited}}]\n    preferences:\n      api_key_rate_limit: 1/min\napi_keys:\n  - api: slow\n    model: [a/gpt-4o]\n    preferences:\n      rate_limit: 2/min\n  - api: fast\n",
+        mock.base(),
+        mock.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+    for _ in 0..2 {
+        assert_eq!(gw.chat("slow", chat_body("gpt-4o")).await.0, 200);
+    }
+    let response = gw.post("/v1/chat/completions", "slow", chat_body("gpt-4o")).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // Another key is not limited by slow's limit.
+    assert_eq!(gw.chat("fast", chat_body("gpt-4o")).await.0, 200);
+
+    // The upstream key admits one request a minute; the second finds it at its limit.
+    let before = mock.count();
+    assert_eq!(gw.chat("fast", chat_body("limited")).await.0, 200);
+    let (status, body) = gw.chat("fast", chat_body("limited")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["attempts"][0]["reason"].as_str().unwrap().contains("rate limit"), "{body}");
+    assert_eq!(mock.count(), before + 1);
+}
+
+#[tokio::test]
+async fn a_config_the_platform_cannot_serve_is_a_clear_500() {
+    let mock = Mock::start("a").await;
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n    preferences:\n      proxy: socks5://127.0.0.1:1080\napi_keys:\n  - api: k\n",
+        mock.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+    let (status, body) = gw.chat("k", chat_body("gpt-4o")).await;
+    assert_eq!(status, 500, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("providers[0]") && message.contains("proxies are not available"), "{message}");
+    let (status, _) = gw.get("/healthz", "k").await;
+    assert_eq!(status, 500, "every request names the problem until the config is fixed");
+}
+
+#[tokio::test]
+async fn streams_arrive_chunk_by_chunk_and_a_broken_one_ends_with_an_error_event() {
+    let mock = Mock::start("a").await;
+    let chunk = |text: &str| {
+        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        .to_string()
+    };
+    mock.script([Reply::StreamThenHang(vec![chunk("first")]), Reply::StreamThenBreak(vec![chunk("partial")])]);
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: k\npreferences:\n  model_timeout:\n    default: 30\n",
+        mock.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+
+    // The first chunk reaches the client while the upstream is still open: nothing is buffered.
+    let mut response = gw.post("/v1/chat/completions", "k", stream_body("gpt-4o")).await;
+    assert_eq!(response.status(), 200);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+        .await
+        .expect("the first chunk arrives while the upstream still streams")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("first"), "{first:?}");
+    drop(response);
+
+    let (status, text) = gw.chat_stream("k", stream_body("gpt-4o")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("partial"), "{text}");
+    assert!(!ends_with_done(&text), "a broken stream never ends with [DONE]: {text}");
+    let last = chunks(&text).pop().unwrap();
+    assert!(last["error"]["message"].is_string(), "{text}");
+}
