@@ -1,6 +1,7 @@
 // Serves the built Worker (build/index.js) in workerd through Miniflare on 127.0.0.1, with an
-// api.yaml passed as the API_YAML secret, a local Durable Object namespace (GATEWAY_STATE) and a
-// local KV namespace. Prints "ready on http://127.0.0.1:PORT" when serving; stops on SIGTERM/SIGINT.
+// api.yaml passed as the API_YAML secret, a local Durable Object namespace (GATEWAY_STATE), a local
+// KV namespace (UNI_API_KV) and a local D1 database for statistics (STATS_DB).
+// Prints "ready on http://127.0.0.1:PORT" when serving; stops on SIGTERM/SIGINT.
 // Usage: node scripts/worker-local.mjs --config PATH --port N [--stateless]
 import { readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ const mf = new Miniflare({
   compatibilityDate: "2026-04-01",
   bindings,
   kvNamespaces: ["UNI_API_KV"],
+  d1Databases: ["STATS_DB"],
   durableObjects: { GATEWAY_STATE: { className: "GatewayState", useSQLite: true } },
   // Fresh, private state for every run.
   defaultPersistRoot: mkdtempSync(join(tmpdir(), "uni-api-worker-")),

@@ -2,6 +2,7 @@
 //! converted to the core's types and responses streamed back.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,14 +16,22 @@ use crate::config::{self, env_value, CONFIG_TTL_MS};
 use crate::http::FetchClient;
 use crate::runtime::WorkerRuntime;
 use crate::state::DurableStore;
+use crate::stats::{self, D1Stats};
 
 const STATE_BINDING: &str = "GATEWAY_STATE";
+
+/// A gateway and its statistics store, if D1 is bound.
+#[derive(Clone)]
+struct Serving {
+    gateway: Gateway,
+    stats: Option<Arc<D1Stats>>,
+}
 
 /// The isolate's gateway, or why there is none.
 struct Current {
     text: String,
     checked_at: u64,
-    gateway: Result<Gateway, String>,
+    gateway: Result<Serving, String>,
 }
 
 thread_local! {
@@ -32,20 +41,22 @@ thread_local! {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let response = match gateway(&env).await {
-        Ok(gateway) => serve(&gateway, req).await,
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    match gateway(&env).await {
+        Ok(serving) => {
+            let response = serve(&serving.gateway, req).await;
+            into_worker(response, serving.stats.as_ref().map(|stats| (stats.clone(), &ctx)))
+        }
         Err(message) => {
             // Read the body anyway: an unread body makes the runtime drop the client's connection.
             let _ = req.bytes().await;
-            GatewayError::Internal(format!("configuration error: {message}")).into_response()
+            into_worker(GatewayError::Internal(format!("configuration error: {message}")).into_response(), None)
         }
-    };
-    into_worker(response)
+    }
 }
 
 /// The current gateway, refreshed from the config source at most every `CONFIG_TTL_MS`.
-async fn gateway(env: &Env) -> Result<Gateway, String> {
+async fn gateway(env: &Env) -> Result<Serving, String> {
     let now = worker::Date::now().as_millis();
     let (fresh, stale) = CURRENT.with(|c| match &*c.borrow() {
         Some(cur) if now.saturating_sub(cur.checked_at) < CONFIG_TTL_MS => (Some(cur.gateway.clone()), None),
@@ -74,7 +85,7 @@ async fn gateway(env: &Env) -> Result<Gateway, String> {
     built
 }
 
-async fn build(env: &Env, text: &str, source: &str) -> Result<Gateway, String> {
+async fn build(env: &Env, text: &str, source: &str) -> Result<Serving, String> {
     let lookup = |name: &str| env_value(env, name);
     let config = Config::from_yaml_str(text, &lookup).map_err(|e| format!("invalid config {source}: {e}"))?;
     for warning in &config.warnings {
@@ -92,7 +103,22 @@ async fn build(env: &Env, text: &str, source: &str) -> Result<Gateway, String> {
             MEMORY.with(|m| m.clone())
         }
     };
-    let platform = Platform { http: Arc::new(FetchClient), store, runtime: Arc::new(WorkerRuntime), stats: None };
+    let stats = match env.d1(stats::BINDING) {
+        Ok(db) if !disabled => Some(Arc::new(D1Stats::new(db))),
+        _ => {
+            worker::console_log!(
+                "uni-api: statistics off (no {} D1 binding, or DISABLE_DATABASE=true)",
+                stats::BINDING
+            );
+            None
+        }
+    };
+    let platform = Platform {
+        http: Arc::new(FetchClient),
+        store,
+        runtime: Arc::new(WorkerRuntime),
+        stats: stats.clone().map(|s| s as Arc<dyn uni_api_core::platform::StatsStore>),
+    };
     let gateway = Gateway::new(config, platform);
     if gateway.needs_discovery() {
         for warning in gateway.discover_models().await {
@@ -100,7 +126,7 @@ async fn build(env: &Env, text: &str, source: &str) -> Result<Gateway, String> {
         }
     }
     worker::console_log!("uni-api: config loaded from {source}");
-    Ok(gateway)
+    Ok(Serving { gateway, stats })
 }
 
 async fn serve(gateway: &Gateway, mut req: Request) -> http::Response<ResponseBody> {
@@ -136,8 +162,29 @@ async fn serve(gateway: &Gateway, mut req: Request) -> http::Response<ResponseBo
     gateway.handle(request).await
 }
 
-fn into_worker(response: http::Response<ResponseBody>) -> worker::Result<Response> {
+/// The Workers response. With statistics on, the records of this request are written to D1 in
+/// `waitUntil` once the body is finished (a stream's record exists only when it ends).
+fn into_worker(
+    response: http::Response<ResponseBody>,
+    stats: Option<(Arc<D1Stats>, &Context)>,
+) -> worker::Result<Response> {
     let (parts, body) = response.into_parts();
+    let (ended, done) = futures_channel::oneshot::channel::<()>();
+    let ended = Rc::new(RefCell::new(Some(ended)));
+    if let Some((stats, ctx)) = stats {
+        ctx.wait_until(async move {
+            let _ = done.await;
+            stats.flush().await;
+        });
+    }
+    let body = match body {
+        ResponseBody::Full(bytes) => {
+            signal(&ended);
+            ResponseBody::Full(bytes)
+        }
+        ResponseBody::Stream(stream) => ResponseBody::Stream(Box::pin(notify_at_end(stream, ended))),
+        ResponseBody::Relay(stream) => ResponseBody::Relay(Box::pin(notify_at_end(stream, ended))),
+    };
     let headers = Headers::new();
     for (name, value) in &parts.headers {
         if let Ok(value) = value.to_str() {
@@ -155,4 +202,32 @@ fn into_worker(response: http::Response<ResponseBody>) -> worker::Result<Respons
         )?,
     };
     Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
+}
+
+type EndSignal = Rc<RefCell<Option<futures_channel::oneshot::Sender<()>>>>;
+
+fn signal(ended: &EndSignal) {
+    if let Some(tx) = ended.borrow_mut().take() {
+        let _ = tx.send(());
+    }
+}
+
+/// Fires `ended` after the stream's last item, or when it is dropped early (client gone).
+fn notify_at_end<S: futures_util::Stream + 'static>(
+    stream: S,
+    ended: EndSignal,
+) -> impl futures_util::Stream<Item = S::Item> {
+    struct OnDrop(EndSignal);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            signal(&self.0);
+        }
+    }
+    let guard = OnDrop(ended.clone());
+    let tail = futures_util::stream::once(async move {
+        signal(&ended);
+        drop(guard);
+    })
+    .filter_map(|()| std::future::ready(None));
+    stream.chain(tail)
 }

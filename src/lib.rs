@@ -1,7 +1,7 @@
 //! uni-api on Cloudflare Workers: the thin shell that hands each request to the shared core.
 //!
 //! Invariant: no gateway logic lives here. This crate implements the core's ports over the
-//! Workers platform (fetch, Durable Objects, `Date.now`, `crypto.getRandomValues`), finds the
+//! Workers platform (fetch, Durable Objects, D1, `Date.now`, `crypto.getRandomValues`), finds the
 //! config (`API_YAML`, or `CONFIG_URL` cached in KV and in the isolate) and converts requests and
 //! responses. On the host the whole crate is empty (gated on `wasm32`), so workspace builds and
 //! tests never compile the Workers SDK.
@@ -14,6 +14,7 @@ mod fetch;
 mod http;
 mod runtime;
 mod state;
+mod stats;
 
 pub use state::GatewayState;
 

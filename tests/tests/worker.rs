@@ -147,3 +147,41 @@ async fn streams_arrive_chunk_by_chunk_and_a_broken_one_ends_with_an_error_event
     let last = chunks(&text).pop().unwrap();
     assert!(last["error"]["message"].is_string(), "{text}");
 }
+
+#[tokio::test]
+async fn statistics_are_written_to_d1_after_the_response_and_answered_by_v1_stats() {
+    let mock = Mock::start("a").await;
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: sk-admin\n    role: admin\n  - api: sk-team\n    role: team\n",
+        mock.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+    assert_eq!(gw.chat("sk-team", chat_body("gpt-4o")).await.0, 200);
+    let (status, text) = gw.chat_stream("sk-team", stream_body("gpt-4o")).await;
+    assert_eq!(status, 200);
+    assert!(ends_with_done(&text));
+    assert_eq!(gw.chat("sk-team", chat_body("nope")).await.0, 404);
+
+    // Records are written in waitUntil, after each response: poll briefly until all three are in.
+    let mut stats = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = gw.get("/v1/stats", "sk-admin").await;
+        assert_eq!(status, 200, "{body}");
+        stats = body;
+        if stats["totals"]["requests"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats["totals"]["requests"], 3, "{stats}");
+    assert_eq!(stats["totals"]["successes"], 2);
+    assert_eq!(stats["totals"]["prompt_tokens"], 6, "usage from the streamed and the whole answer");
+    assert_eq!(stats["channels"][0]["channel"], "a/gpt-4o");
+    assert_eq!(stats["keys"][0]["role"], "team");
+    assert!(!stats.to_string().contains("sk-"), "{stats}");
+    let (status, body) = gw.get("/v1/stats", "sk-team").await;
+    assert_eq!((status, error_code(&body)), (403, "admin_only"));
+    let (status, usage) = gw.get("/v1/token_usage", "sk-team").await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["usage"][0]["total_tokens"], 10, "{usage}");
+}
