@@ -85,7 +85,8 @@ async fn client_and_upstream_key_rate_limits_answer_429() {
     let response = gw.post("/v1/chat/completions", "slow", chat_body("gpt-4o")).await;
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The sliding window (current minute plus the weighted previous one) may ask for up to 1.5 min.
+    assert!((1..=90).contains(&retry_after), "{retry_after}");
     // Another key is not limited by slow's limit.
     assert_eq!(gw.chat("fast", chat_body("gpt-4o")).await.0, 200);
 
