@@ -1,4 +1,4 @@
-// Serves the built Worker (build/index.js) in workerd through Miniflare on 127.0.0.1, with an
+// Serves the built Worker (worker/entry.mjs over build/index.js) in workerd through Miniflare on 127.0.0.1, with an
 // api.yaml passed as the API_YAML secret, a local Durable Object namespace (GATEWAY_STATE), a local
 // KV namespace (UNI_API_KV) and a local D1 database for statistics (STATS_DB).
 // Prints "ready on http://127.0.0.1:PORT" when serving; stops on SIGTERM/SIGINT.
@@ -25,8 +25,11 @@ if (stateless) bindings.DISABLE_DATABASE = "true";
 
 const mf = new Miniflare({
   modules: true,
-  scriptPath: "build/index.js",
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+  scriptPath: "worker/entry.mjs",
+  modulesRules: [
+    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+  ],
   compatibilityDate: "2026-04-01",
   bindings,
   kvNamespaces: ["UNI_API_KV"],

@@ -1,16 +1,21 @@
-//! Where the Worker's `api.yaml` comes from, and what the platform cannot do.
+//! Where the Worker's `api.yaml` comes from, what the platform cannot do, and the KV cache of
+//! discovered model lists.
 //!
 //! `API_YAML` (a secret or var holding the YAML itself) wins; otherwise `CONFIG_URL` is fetched
 //! and its text cached in KV (binding `UNI_API_KV`, optional) and in the isolate, refreshed every
 //! `CONFIG_TTL_MS`, so an edit takes effect within a minute without a redeploy. If a refresh
 //! fails, the last good text keeps serving.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
-use uni_api_core::Config;
+use uni_api_core::{Config, Gateway};
 use worker::{Env, Fetch, Url};
 
 /// How long a fetched config is trusted before it is fetched again.
 pub const CONFIG_TTL_MS: u64 = 60_000;
+/// How long discovered model lists are reused from KV before the upstreams are asked again.
+const MODELS_TTL_MS: u64 = 3_600_000;
 const KV_BINDING: &str = "UNI_API_KV";
 
 /// A variable or secret, if set and not empty.
@@ -101,4 +106,41 @@ pub fn check_platform(config: &Config) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedModels {
+    lists: HashMap<String, Vec<String>>,
+    fetched_at: u64,
+}
+
+/// Model lists for providers without `model:`: from KV when another isolate found them within
+/// the last hour (for this same config text), else from the upstreams, then stored in KV.
+pub async fn discover_models(env: &Env, gateway: &Gateway, config_text: &str) {
+    let now = worker::Date::now().as_millis();
+    let key = format!("models:{:016x}", fnv1a(config_text.as_bytes()));
+    let kv = env.kv(KV_BINDING).ok();
+    if let Some(kv) = &kv {
+        if let Ok(Some(cached)) = kv.get(&key).json::<CachedModels>().await {
+            if now.saturating_sub(cached.fetched_at) < MODELS_TTL_MS {
+                gateway.use_model_lists(&cached.lists);
+                return;
+            }
+        }
+    }
+    let (lists, warnings) = gateway.discover_model_lists().await;
+    for warning in &warnings {
+        worker::console_warn!("uni-api: {warning}");
+    }
+    // A partial answer is not cached: the next isolate asks again.
+    if let (Some(kv), true) = (&kv, warnings.is_empty()) {
+        if let Ok(put) = kv.put(&key, &CachedModels { lists, fetched_at: now }) {
+            let _ = put.execute().await;
+        }
+    }
+}
+
+/// A stable 64-bit hash of the config text (FNV-1a), to key cached model lists by config.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -121,9 +121,7 @@ async fn build(env: &Env, text: &str, source: &str) -> Result<Serving, String> {
     };
     let gateway = Gateway::new(config, platform);
     if gateway.needs_discovery() {
-        for warning in gateway.discover_models().await {
-            worker::console_warn!("uni-api: {warning}");
-        }
+        config::discover_models(env, &gateway, text).await;
     }
     worker::console_log!("uni-api: config loaded from {source}");
     Ok(Serving { gateway, stats })

@@ -186,3 +186,21 @@ async fn statistics_are_written_to_d1_after_the_response_and_answered_by_v1_stat
     assert_eq!(status, 200, "{usage}");
     assert_eq!(usage["usage"][0]["total_tokens"], 10, "{usage}");
 }
+
+#[tokio::test]
+async fn models_are_discovered_from_a_provider_without_a_model_list() {
+    let mock = Mock::start("a").await;
+    mock.models(
+        200,
+        json!({"object": "list", "data": [{"id": "found-1", "object": "model"}, {"id": "found-2", "object": "model"}]}),
+    );
+    let yaml =
+        format!("providers:\n  - provider: a\n    base_url: {}\n    api: sk-up\napi_keys:\n  - api: k\n", mock.base());
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+    let (status, models) = gw.get("/v1/models", "k").await;
+    assert_eq!(status, 200, "{models}");
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["found-1", "found-2"]);
+    assert_eq!(gw.chat("k", chat_body("found-2")).await.0, 200);
+    assert_eq!(mock.chat_requests()[0].body["model"], "found-2");
+}

@@ -103,6 +103,30 @@ impl Gateway {
         discovery::needed(&self.inner.config)
     }
 
+    /// Like `discover_models`, and also returns the lists found, by provider name, for a host
+    /// that caches them (the Worker keeps them in KV).
+    pub async fn discover_model_lists(&self) -> (HashMap<String, Vec<String>>, Vec<String>) {
+        let config = &self.inner.config;
+        let (found, warnings) = discovery::discover(config, &self.inner.platform).await;
+        let catalog = Catalog::new(config, &found);
+        *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        let lists = found.into_iter().map(|(i, ids)| (config.providers[i].name.clone(), ids)).collect();
+        (lists, warnings)
+    }
+
+    /// Serves model lists found earlier (by provider name), instead of asking the upstreams.
+    pub fn use_model_lists(&self, lists: &HashMap<String, Vec<String>>) {
+        let config = &self.inner.config;
+        let found: HashMap<usize, Vec<String>> = config
+            .providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| lists.get(&p.name).map(|ids| (i, ids.clone())))
+            .collect();
+        let catalog = Catalog::new(config, &found);
+        *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    }
+
     /// Fetches the model list of every provider without `model:`; returns one warning per
     /// provider whose upstream could not say (that provider serves nothing until a restart).
     pub async fn discover_models(&self) -> Vec<String> {
