@@ -42,11 +42,13 @@ impl Runtime for ShiftedRuntime {
     }
 }
 
-/// A gateway serving on 127.0.0.1 for one test.
+/// A gateway serving on 127.0.0.1 for one test: the native one, or, when
+/// `UNI_API_TEST_TARGET=worker`, the built Cloudflare Worker in local workerd (see README).
 pub struct TestGateway {
     client: Client,
     runtime: Arc<ShiftedRuntime>,
-    _shutdown: oneshot::Sender<()>,
+    _shutdown: Option<oneshot::Sender<()>>,
+    _worker: Option<worker::WorkerGateway>,
 }
 
 impl std::ops::Deref for TestGateway {
@@ -65,6 +67,11 @@ pub struct Client {
 impl TestGateway {
     /// Starts the gateway with `yaml` (panics on a config error: tests pass valid configs).
     pub async fn start(yaml: &str) -> Self {
+        if on_worker() {
+            let worker = worker::WorkerGateway::start(yaml).expect("UNI_API_TEST_TARGET=worker needs the built Worker");
+            let client = Client::new(worker.addr);
+            return Self { client, runtime: Arc::default(), _shutdown: None, _worker: Some(worker) };
+        }
         Self::start_with_env(yaml, &|_| None).await
     }
 
@@ -90,11 +97,12 @@ impl TestGateway {
         tokio::spawn(uni_api_native::serve(listener, gateway, async {
             let _ = rx.await;
         }));
-        Self { client: Client::new(addr), runtime, _shutdown: tx }
+        Self { client: Client::new(addr), runtime, _shutdown: Some(tx), _worker: None }
     }
 
     /// Moves the gateway's clock forward (cooldowns and rate windows see it; sleeps do not).
     pub fn advance(&self, d: Duration) {
+        assert!(self._worker.is_none(), "moving the clock needs the native gateway (the Worker uses the real clock)");
         self.runtime.offset_ms.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
     }
 }
@@ -141,6 +149,19 @@ impl Client {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
+}
+
+/// Whether this run targets the Worker (`UNI_API_TEST_TARGET=worker`).
+pub fn on_worker() -> bool {
+    std::env::var("UNI_API_TEST_TARGET").is_ok_and(|t| t == "worker")
+}
+
+/// For scenarios that cannot run on the Worker: `true` (skip, with the reason printed) there.
+pub fn native_only(reason: &str) -> bool {
+    if on_worker() {
+        eprintln!("native only, skipped on the Worker: {reason}");
+    }
+    on_worker()
 }
 
 /// A chat request body for `model`.

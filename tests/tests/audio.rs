@@ -130,6 +130,11 @@ async fn bad_transcription_requests_get_clear_errors() {
 
 #[tokio::test]
 async fn speech_audio_is_relayed_as_it_arrives_and_a_break_is_not_a_clean_end() {
+    if uni_api_tests::native_only(
+        "local workerd (Miniflare's front) ends a relayed body cleanly when the upstream breaks",
+    ) {
+        return;
+    }
     let (a, b) = (Mock::start("a").await, Mock::start("b").await);
     a.script([
         Reply::Raw(200, "audio/mpeg", "ID3-mp3-bytes".into()),
