@@ -154,7 +154,7 @@ async fn serve(gateway: &Gateway, mut req: Request) -> http::Response<ResponseBo
         Ok(request) => request,
         Err(e) => return GatewayError::BadRequest(format!("unreadable request: {e}")).into_response(),
     };
-    if let Ok(Some(ip)) = req.headers().get("cf-connecting-ip") {
+    if let Some(ip) = req.headers().get("cf-connecting-ip").ok().flatten().and_then(|ip| ip.parse().ok()) {
         request.extensions_mut().insert(ClientAddr(ip));
     }
     gateway.handle(request).await

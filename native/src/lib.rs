@@ -55,7 +55,7 @@ pub fn router(gateway: Gateway) -> Router {
 async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-        let addr = ClientAddr(peer.ip().to_string());
+        let addr = ClientAddr(peer.ip());
         parts.extensions.insert(addr);
     }
     let limit = gateway.max_body_bytes();

@@ -13,8 +13,8 @@ use crate::stream::{StreamEnd, StreamReport};
 use crate::usage::Usage;
 
 /// The peer address of a request, put into its extensions by the host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub String);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
 
 /// What is known about a request from its arrival.
 #[derive(Clone, Debug)]
@@ -43,7 +43,9 @@ impl Ledger {
         headers: &HeaderMap,
         peer: Option<&ClientAddr>,
     ) -> Self {
-        Self { started: inner.platform.runtime.now(), endpoint, client, client_ip: client_ip(headers, peer) }
+        // Only statistics use the address: without them, nothing is read or allocated for it.
+        let client_ip = inner.platform.stats.as_ref().and_then(|_| client_ip(headers, peer));
+        Self { started: inner.platform.runtime.now(), endpoint, client, client_ip }
     }
 
     fn record(&self, inner: &Inner, model: &str) -> RequestRecord {
@@ -169,5 +171,5 @@ fn client_ip(headers: &HeaderMap, peer: Option<&ClientAddr>) -> Option<String> {
         .and_then(|v| v.split(',').next())
         .map(|v| v.trim().to_owned())
         .or_else(|| header("x-real-ip").map(str::to_owned))
-        .or_else(|| peer.map(|p| p.0.clone()))
+        .or_else(|| peer.map(|p| p.0.to_string()))
 }
