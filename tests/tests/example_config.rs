@@ -17,7 +17,7 @@ fn the_example_config_is_valid_and_means_what_it_says() {
     assert_eq!(config.providers[1].keys.len(), 2);
     assert!(config.clients[0].is_admin);
     let alice = &config.clients[1];
-    assert_eq!(alice.role, "alice");
+    assert_eq!(&*alice.role, "alice");
     assert_eq!(alice.rules[4].target, RuleTarget::ClientAll(0));
     assert_eq!(alice.auto_retry, AutoRetry::Enabled);
     assert_eq!(config.clients[2].scheduling, Scheduling::WeightedRoundRobin);

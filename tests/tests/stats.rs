@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
-use uni_api_core::stats::{AttemptRecord, RequestRecord};
+use uni_api_core::stats::{AttemptRecord, Channel, RequestRecord};
 use uni_api_native::stats::{PostgresTarget, Stats, StatsTarget};
 use uni_api_tests::{chat_body, error_code, stream_body, Mock, Reply, TestGateway};
 
@@ -196,14 +196,12 @@ async fn burst(stats: &Stats) {
                 for i in 0..2_500u64 {
                     store.record(RequestRecord {
                         at: uni_api_core::platform::UnixMillis(1_700_000_000_000 + i),
-                        endpoint: "/v1/chat/completions".into(),
+                        endpoint: "/v1/chat/completions",
                         model: format!("m{w}"),
                         status: 200,
                         success: true,
-                        attempts: vec![
-                            AttemptRecord { channel: "p/m".into(), status: Some(503), success: false },
-                            AttemptRecord { channel: "q/m".into(), status: Some(200), success: true },
-                        ],
+                        served_by: Some(Channel { provider: "q".into(), upstream_model: "m".into() }),
+                        failed: vec![AttemptRecord { channel: "p/m".into(), status: Some(503) }],
                         ..RequestRecord::default()
                     });
                 }

@@ -1,28 +1,19 @@
 //! Statistics of the native binary: where records are kept (SQLite by default, PostgreSQL, or
-//! nowhere), and the queue that carries them from requests to one background writer.
-//!
-//! Invariant: a request only pushes onto an unbounded queue; the writer drains it in batches of
-//! up to `BATCH` rows per transaction, so a burst costs memory for a moment, never a lost record.
-//! The writer waits `BATCH_WINDOW` after the first record of a batch: under load that turns
-//! thousands of wake-ups and transactions per second into a few (see BENCHMARKS.md).
+//! nowhere). Records reach the one background writer through `queue`: a request only appends
+//! to a buffer, so a burst costs memory for a moment, never a lost record or a wait.
 
 mod postgres;
+mod queue;
 mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
 use uni_api_core::platform::StatsStore;
-use uni_api_core::stats::RequestRecord;
 
 pub use self::postgres::PostgresStats;
+use self::queue::Queue;
 pub use self::sqlite::SqliteStats;
-
-/// Most records written in one transaction.
-const BATCH: usize = 5000;
-/// How long the writer lets records gather before writing them.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Where statistics go, from the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,56 +126,4 @@ impl Stats {
     pub async fn flush(&self) {
         self.queue.flush().await;
     }
-}
-
-/// What the writer receives.
-enum Command {
-    Record(Box<RequestRecord>),
-    /// Answered once everything queued before it is written.
-    Flush(oneshot::Sender<()>),
-}
-
-/// The sending side of a writer's queue.
-#[derive(Clone)]
-struct Queue(mpsc::UnboundedSender<Command>);
-
-impl Queue {
-    fn push(&self, record: RequestRecord) {
-        if self.0.send(Command::Record(Box::new(record))).is_err() {
-            tracing::error!("statistics writer has stopped; a record was not kept");
-        }
-    }
-
-    async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.0.send(Command::Flush(tx)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
-
-/// Whether the writer should let more records gather before taking a batch: not for a flush,
-/// and not while it is behind (its last batch was full), so a sustained burst is written as
-/// fast as the database allows.
-fn worth_waiting(first: &Command, last_batch: usize) -> bool {
-    matches!(first, Command::Record(_)) && last_batch < BATCH
-}
-
-/// The next batch: the first command, then whatever else is already queued.
-fn take_batch(
-    first: Command,
-    rx: &mut mpsc::UnboundedReceiver<Command>,
-) -> (Vec<RequestRecord>, Vec<oneshot::Sender<()>>) {
-    let mut records = Vec::new();
-    let mut acks = Vec::new();
-    let mut next = Some(first);
-    while let Some(command) = next {
-        match command {
-            Command::Record(r) => records.push(*r),
-            // Everything before the flush is in this batch; answer after writing it.
-            Command::Flush(ack) => acks.push(ack),
-        }
-        next = if records.len() < BATCH { rx.try_recv().ok() } else { None };
-    }
-    (records, acks)
 }

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
 use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
 use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
 
-use super::{take_batch, worth_waiting, PostgresTarget, Queue, BATCH_WINDOW};
+use super::queue::{self, Queue, BATCH, BATCH_WINDOW};
+use super::PostgresTarget;
 
 pub struct PostgresStats {
     queue: Queue,
@@ -24,26 +24,22 @@ impl PostgresStats {
         let mut writer = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
         migrate(&mut writer).await.map_err(|e| format!("cannot migrate the statistics schema in {shown}: {e}"))?;
         let reader = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (queue, mut intake) = queue::queue();
         tokio::spawn(async move {
-            let mut last_batch = 0;
-            while let Some(first) = rx.recv().await {
-                if worth_waiting(&first, last_batch) {
+            while let Some(first) = intake.wait().await {
+                if intake.worth_waiting(&first) {
                     tokio::time::sleep(BATCH_WINDOW).await;
                 }
-                let (records, acks) = take_batch(first, &mut rx);
-                last_batch = records.len();
-                if !records.is_empty() {
-                    if let Err(e) = write(&mut writer, &records).await {
+                let batch = intake.take(first);
+                for records in batch.records.chunks(BATCH) {
+                    if let Err(e) = write(&mut writer, records).await {
                         tracing::error!(error = %e, lost = records.len(), "could not write statistics");
                     }
                 }
-                for ack in acks {
-                    let _ = ack.send(());
-                }
+                intake.done(batch);
             }
         });
-        Ok(Self { queue: Queue(tx), reader: Arc::new(reader) })
+        Ok(Self { queue, reader: Arc::new(reader) })
     }
 
     pub(super) fn queue(&self) -> Queue {

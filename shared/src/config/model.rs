@@ -1,5 +1,6 @@
 //! The validated configuration: what `api.yaml` means, built once at load and then trusted.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -28,7 +29,8 @@ pub struct Config {
 /// One upstream account: a channel per model it serves.
 #[derive(Debug)]
 pub struct Provider {
-    pub name: String,
+    /// Shared with every statistics record that names the provider.
+    pub name: Arc<str>,
     pub base_url: String,
     pub dialect: Dialect,
     pub keys: Vec<Secret>,
@@ -96,9 +98,10 @@ pub enum KeySchedule {
 pub struct ClientKey {
     pub key: Secret,
     /// Display name in logs and statistics (default: a short, non-secret label).
-    pub role: String,
+    /// Shared with every statistics record of the key, as is the fingerprint.
+    pub role: Arc<str>,
     /// The key's name in statistics: a one-way fingerprint (`stats::key_fingerprint`).
-    pub fingerprint: String,
+    pub fingerprint: Arc<str>,
     pub is_admin: bool,
     pub rules: Vec<ModelRule>,
     pub scheduling: Scheduling,

@@ -78,7 +78,7 @@ impl Builder {
             }
             client_keys.push(value);
         }
-        let provider_names: HashSet<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        let provider_names: HashSet<&str> = providers.iter().map(|p| &*p.name).collect();
         let mut clients = Vec::with_capacity(raw.api_keys.len());
         for (i, key) in raw.api_keys.into_iter().enumerate() {
             let client = self.client(i, key, &client_keys, &provider_names)?;
@@ -193,7 +193,7 @@ impl Builder {
             }
         };
         Ok(Provider {
-            name,
+            name: name.into(),
             base_url,
             dialect,
             keys,
@@ -287,9 +287,9 @@ impl Builder {
         let role = raw.role.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| format!("key{}", i + 1));
         Ok(ClientKey {
             key: Secret::new(client_keys[i].clone()),
-            fingerprint: crate::stats::key_fingerprint(&client_keys[i]),
+            fingerprint: crate::stats::key_fingerprint(&client_keys[i]).into(),
             is_admin: role.to_ascii_lowercase().contains("admin"),
-            role,
+            role: role.into(),
             rules,
             scheduling,
             auto_retry,

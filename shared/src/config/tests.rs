@@ -32,7 +32,7 @@ fn the_minimal_readme_config_means_discover_and_allow_all() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.providers.len(), 1);
     let p = &c.providers[0];
-    assert_eq!(p.name, "openai");
+    assert_eq!(&*p.name, "openai");
     assert_eq!(p.dialect, Dialect::OpenAi);
     assert_eq!(p.models, ModelSource::Discover);
     assert_eq!(p.keys.len(), 1);
@@ -135,7 +135,7 @@ preferences:
     assert_eq!(admin.rules[2].target, RuleTarget::ProviderAll("gemini".into()));
     let second = &c.clients[1];
     assert!(!second.is_admin);
-    assert_eq!(second.role, "key2");
+    assert_eq!(&*second.role, "key2");
     assert_eq!(
         second.rules.iter().map(|r| r.target.clone()).collect::<Vec<_>>(),
         vec![
@@ -287,7 +287,7 @@ fn errors_never_contain_secrets() {
 #[test]
 fn yaml_scalars_of_any_type_are_accepted_where_text_is_meant() {
     let c = parse("providers:\n  - provider: 123\n    base_url: http://x/v1\n    api: 456\n    model: [7, '@cf/x': y]\napi_keys: [{api: 789}]").unwrap();
-    assert_eq!(c.providers[0].name, "123");
+    assert_eq!(&*c.providers[0].name, "123");
     assert_eq!(c.providers[0].keys[0].expose(), "456");
     assert_eq!(c.clients[0].key.expose(), "789");
 }

@@ -3,18 +3,21 @@
 //!
 //! Invariant: nothing here waits. Records go to the stats port's queue; logs to `tracing`.
 
-use http::HeaderMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName};
 
 use super::Inner;
 use crate::error::{Attempt, GatewayError};
 use crate::platform::{BoxFnOnce, UnixMillis};
-use crate::stats::{AttemptRecord, RequestRecord};
+use crate::stats::{AttemptRecord, Channel, RequestRecord};
 use crate::stream::{StreamEnd, StreamReport};
 use crate::usage::Usage;
 
 /// The peer address of a request, put into its extensions by the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub std::net::IpAddr);
+pub struct ClientAddr(pub IpAddr);
 
 /// What is known about a request from its arrival.
 #[derive(Clone, Debug)]
@@ -22,13 +25,13 @@ pub(super) struct Ledger {
     pub started: UnixMillis,
     pub endpoint: &'static str,
     pub client: usize,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
 }
 
 /// The channel that answered.
 pub(super) struct Served<'a> {
-    pub provider: &'a str,
-    pub upstream_model: &'a str,
+    pub provider: &'a Arc<str>,
+    pub upstream_model: &'a Arc<str>,
     /// Failed attempts before the one that answered.
     pub failed: &'a [Attempt],
     /// Which of the provider's keys answered, 1-based.
@@ -52,11 +55,11 @@ impl Ledger {
         let key = &inner.config.clients[self.client];
         RequestRecord {
             at: self.started,
-            endpoint: self.endpoint.to_owned(),
+            endpoint: self.endpoint,
             role: key.role.clone(),
             key_id: key.fingerprint.clone(),
             model: model.to_owned(),
-            client_ip: self.client_ip.clone(),
+            client_ip: self.client_ip,
             ..RequestRecord::default()
         }
     }
@@ -67,7 +70,7 @@ impl Ledger {
         let status = error.status().as_u16();
         let mut record = self.record(inner, model);
         if let GatewayError::Upstream { attempts, .. } = error {
-            record.attempts = attempts.iter().map(failed_attempt).collect();
+            record.failed = attempts.iter().map(failed_attempt).collect();
         }
         record.status = status;
         record.total_ms = now.0.saturating_sub(self.started.0);
@@ -76,7 +79,7 @@ impl Ledger {
         let key = &inner.config.clients[self.client];
         tracing::info!(
             role = %key.role, endpoint = self.endpoint, model = %model, status, latency_ms = record.total_ms,
-            tried = %record.attempts.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>().join(","),
+            tried = %record.tried(),
             error = %error, "request failed"
         );
         if let Some(stats) = &inner.platform.stats {
@@ -125,29 +128,23 @@ impl Ledger {
 
     fn answered(&self, inner: &Inner, model: &str, served: &Served<'_>) -> RequestRecord {
         let mut record = self.record(inner, model);
-        record.provider = Some(served.provider.to_owned());
-        record.upstream_model = Some(served.upstream_model.to_owned());
-        record.attempts = served.failed.iter().map(failed_attempt).collect();
-        // Channels skipped without a call are listed too (status none): they explain the route taken.
-        record.attempts.push(AttemptRecord {
-            channel: format!("{}/{}", served.provider, served.upstream_model),
-            status: Some(200),
-            success: true,
-        });
+        record.served_by =
+            Some(Channel { provider: served.provider.clone(), upstream_model: served.upstream_model.clone() });
+        record.failed = served.failed.iter().map(failed_attempt).collect();
         record
     }
 }
 
 fn failed_attempt(a: &Attempt) -> AttemptRecord {
-    AttemptRecord { channel: a.channel.clone(), status: a.status, success: false }
+    AttemptRecord { channel: a.channel.clone(), status: a.status }
 }
 
 fn log_served(record: &RequestRecord, key_number: Option<usize>) {
     let u = &record.usage;
     tracing::info!(
         role = %record.role, endpoint = %record.endpoint, model = %record.model,
-        channel = %format_args!("{}/{}", record.provider.as_deref().unwrap_or("-"), record.upstream_model.as_deref().unwrap_or("-")),
-        key = key_number, status = record.status, attempts = record.attempts.len(), latency_ms = record.total_ms,
+        channel = %ChannelName(record), key = key_number, status = record.status,
+        attempts = record.attempt_count(), latency_ms = record.total_ms,
         prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens, "request served"
     );
 }
@@ -156,20 +153,58 @@ fn log_stream(record: &RequestRecord) {
     let u = &record.usage;
     tracing::info!(
         role = %record.role, model = %record.model,
-        channel = %format_args!("{}/{}", record.provider.as_deref().unwrap_or("-"), record.upstream_model.as_deref().unwrap_or("-")),
-        status = record.status, attempts = record.attempts.len(), first_byte_ms = record.first_byte_ms,
+        channel = %ChannelName(record), status = record.status, attempts = record.attempt_count(),
+        first_byte_ms = record.first_byte_ms,
         total_ms = record.total_ms, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
         outcome = record.error.as_deref().unwrap_or("completed"), "stream served"
     );
 }
 
+/// The channel that answered a record, for logs (`-` when none did).
+struct ChannelName<'a>(&'a RequestRecord);
+
+impl std::fmt::Display for ChannelName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.served_by {
+            Some(channel) => channel.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 /// The client's address: the first `X-Forwarded-For` hop or `X-Real-IP` (set by a reverse proxy
 /// in front), else the peer the host saw. Used for statistics only, never for access decisions.
-fn client_ip(headers: &HeaderMap, peer: Option<&ClientAddr>) -> Option<String> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    header("x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .or_else(|| header("x-real-ip").map(str::to_owned))
-        .or_else(|| peer.map(|p| p.0.to_string()))
+/// A forwarded value that is not an address (with or without a port) records no address rather
+/// than the proxy's.
+fn client_ip(headers: &HeaderMap, peer: Option<&ClientAddr>) -> Option<IpAddr> {
+    // Names built once: looking a header up by `&str` parses the name on every request.
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+    let header =
+        |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let forwarded = header(&X_FORWARDED_FOR).and_then(|v| v.split(',').next()).or_else(|| header(&X_REAL_IP));
+    match forwarded {
+        Some(hop) => parse_address(hop.trim()),
+        None => peer.map(|p| p.0),
+    }
+}
+
+/// `203.0.113.7`, `2001:db8::1`, or either with a port (`203.0.113.7:4711`, `[2001:db8::1]:4711`).
+fn parse_address(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>().ok().or_else(|| text.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_read_with_or_without_a_port() {
+        let ip = |t: &str| parse_address(t).map(|a| a.to_string());
+        assert_eq!(ip("203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("203.0.113.7:4711").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("[2001:db8::1]:4711").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("unknown"), None);
+    }
 }

@@ -114,7 +114,7 @@ pub(super) async fn token_usage(
         // A full key or its fingerprint: admins may name either.
         (true, Some(k)) if k.len() == 16 && k.bytes().all(|b| b.is_ascii_hexdigit()) => Some(k.to_ascii_lowercase()),
         (true, Some(k)) => Some(key_fingerprint(k)),
-        (false, _) => Some(me.fingerprint.clone()),
+        (false, _) => Some(me.fingerprint.to_string()),
     };
     let now = inner.platform.runtime.now();
     let start = params.get("start").or_else(|| params.get("start_datetime"));

@@ -110,7 +110,7 @@ impl Gateway {
         let (found, warnings) = discovery::discover(config, &self.inner.platform).await;
         let catalog = Catalog::new(config, &found);
         *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
-        let lists = found.into_iter().map(|(i, ids)| (config.providers[i].name.clone(), ids)).collect();
+        let lists = found.into_iter().map(|(i, ids)| (config.providers[i].name.to_string(), ids)).collect();
         (lists, warnings)
     }
 
@@ -121,7 +121,7 @@ impl Gateway {
             .providers
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| lists.get(&p.name).map(|ids| (i, ids.clone())))
+            .filter_map(|(i, p)| lists.get(&*p.name).map(|ids| (i, ids.clone())))
             .collect();
         let catalog = Catalog::new(config, &found);
         *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);

@@ -2,6 +2,7 @@
 //! applied to every provider's model list (configured or discovered).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::config::{Config, ModelMapping, ModelSource, RuleTarget};
 
@@ -10,7 +11,8 @@ use crate::config::{Config, ModelMapping, ModelSource, RuleTarget};
 pub struct Candidate {
     /// Index into `Config::providers`.
     pub provider: usize,
-    pub upstream: String,
+    /// Shared with the catalog: a request's candidates copy no model names.
+    pub upstream: Arc<str>,
     /// From a weighted rule such as `gcp1/*: 5`.
     pub weight: Option<u32>,
 }
@@ -24,6 +26,8 @@ pub struct Catalog {
 #[derive(Debug, Default)]
 struct ProviderModels {
     mappings: Vec<ModelMapping>,
+    /// `mappings[i].upstream`, shared.
+    upstreams: Vec<Arc<str>>,
     by_alias: HashMap<String, usize>,
 }
 
@@ -57,16 +61,17 @@ impl Catalog {
                 for (m, mapping) in mappings.iter().enumerate() {
                     by_alias.entry(mapping.alias.clone()).or_insert(m);
                 }
-                ProviderModels { mappings, by_alias }
+                let upstreams = mappings.iter().map(|m| Arc::from(m.upstream.as_str())).collect();
+                ProviderModels { mappings, upstreams, by_alias }
             })
             .collect();
         Self { providers }
     }
 
     /// The upstream id under which `provider` serves `alias`.
-    pub fn upstream(&self, provider: usize, alias: &str) -> Option<&str> {
+    pub fn upstream(&self, provider: usize, alias: &str) -> Option<&Arc<str>> {
         let models = self.providers.get(provider)?;
-        models.by_alias.get(alias).map(|&m| models.mappings[m].upstream.as_str())
+        models.by_alias.get(alias).map(|&m| &models.upstreams[m])
     }
 
     fn offered_anywhere(&self, alias: &str) -> bool {
@@ -129,7 +134,7 @@ impl Catalog {
 
     fn push_named(&self, config: &Config, name: &str, model: &str, weight: Option<u32>, out: &mut Vec<Candidate>) {
         for (i, p) in config.providers.iter().enumerate() {
-            if p.name == name {
+            if *p.name == *name {
                 self.push(i, model, weight, out);
             }
         }
@@ -137,10 +142,10 @@ impl Catalog {
 
     fn push(&self, provider: usize, model: &str, weight: Option<u32>, out: &mut Vec<Candidate>) {
         let Some(upstream) = self.upstream(provider, model) else { return };
-        if out.iter().any(|c| c.provider == provider && c.upstream == upstream) {
+        if out.iter().any(|c| c.provider == provider && c.upstream == *upstream) {
             return;
         }
-        out.push(Candidate { provider, upstream: upstream.to_owned(), weight });
+        out.push(Candidate { provider, upstream: upstream.clone(), weight });
     }
 
     /// Every model id client `client` may request, deduplicated, in rule order.
@@ -182,7 +187,7 @@ impl Catalog {
                 }
                 RuleTarget::ProviderAll(name) => {
                     for (i, p) in config.providers.iter().enumerate() {
-                        if p.name == *name {
+                        if *p.name == **name {
                             self.providers[i].mappings.iter().for_each(|m| add(&m.alias, out));
                         }
                     }
@@ -192,7 +197,7 @@ impl Catalog {
                         .providers
                         .iter()
                         .enumerate()
-                        .any(|(i, p)| p.name == *name && self.providers[i].by_alias.contains_key(m));
+                        .any(|(i, p)| *p.name == **name && self.providers[i].by_alias.contains_key(m));
                     if offered {
                         add(m, out)
                     }
@@ -243,7 +248,7 @@ api_keys:
     ) -> Result<Vec<(usize, String, Option<u32>)>, RouteError> {
         catalog
             .resolve(cfg, client, model)
-            .map(|cs| cs.into_iter().map(|c| (c.provider, c.upstream, c.weight)).collect())
+            .map(|cs| cs.into_iter().map(|c| (c.provider, c.upstream.to_string(), c.weight)).collect())
     }
 
     #[test]
@@ -292,7 +297,7 @@ api_keys:
         let mut found = HashMap::new();
         found.insert(2, vec!["found-1".to_owned(), "found-2".to_owned()]);
         let catalog = Catalog::new(&cfg, &found);
-        assert_eq!(catalog.upstream(2, "found-2"), Some("found-2"));
+        assert_eq!(catalog.upstream(2, "found-2").map(|u| &**u), Some("found-2"));
         assert_eq!(resolve(&cfg, &catalog, 0, "found-1"), Ok(vec![(2, "found-1".into(), None)]));
         assert_eq!(catalog.models_for(&cfg, 0), vec!["found-1", "found-2"]);
         assert_eq!(catalog.models_for(&cfg, 1), vec!["found-1", "found-2"]);

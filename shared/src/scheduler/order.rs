@@ -150,7 +150,7 @@ mod tests {
         weights
             .iter()
             .enumerate()
-            .map(|(i, w)| Candidate { provider: i, upstream: format!("m{i}"), weight: *w })
+            .map(|(i, w)| Candidate { provider: i, upstream: format!("m{i}").into(), weight: *w })
             .collect()
     }
 

@@ -19,6 +19,16 @@ impl SqlDialect {
         }
     }
 
+    /// `INSERT INTO`, in SQLite as `INSERT OR FAIL INTO`: a row that broke a constraint would
+    /// stop the statement without undoing the rows before it, so SQLite keeps no statement
+    /// journal for multi-row inserts (no row can break one: every NOT NULL column is bound).
+    fn insert_into(self) -> &'static str {
+        match self {
+            Self::Sqlite => "INSERT OR FAIL INTO",
+            Self::Postgres => "INSERT INTO",
+        }
+    }
+
     fn primary_key(self) -> &'static str {
         match self {
             Self::Sqlite => "INTEGER PRIMARY KEY",
@@ -151,7 +161,10 @@ pub fn record_version(dialect: SqlDialect) -> String {
     format!("INSERT INTO uni_api_schema (version) VALUES ({})", dialect.placeholder(1))
 }
 
-const REQUEST_COLUMNS: [&str; 20] = [
+/// Columns of a request row, and so parameters per row of an insert.
+pub const REQUEST_WIDTH: usize = 20;
+
+const REQUEST_COLUMNS: [&str; REQUEST_WIDTH] = [
     "at_ms",
     "endpoint",
     "role",
@@ -189,30 +202,27 @@ pub fn insert_requests(dialect: SqlDialect, rows: usize) -> String {
             format!("({})", marks.join(", "))
         })
         .collect();
-    format!("INSERT INTO request_stats ({}) VALUES {}", REQUEST_COLUMNS.join(", "), tuples.join(", "))
+    format!("{} request_stats ({}) VALUES {}", dialect.insert_into(), REQUEST_COLUMNS.join(", "), tuples.join(", "))
 }
 
-pub fn request_params(record: &RequestRecord) -> Vec<SqlParam<'_>> {
+pub fn request_params(record: &RequestRecord) -> [SqlParam<'_>; REQUEST_WIDTH] {
     let u = &record.usage;
     fn text(t: &Option<String>) -> SqlParam<'_> {
         t.as_deref().map_or(SqlParam::Null, SqlParam::Text)
     }
-    let tried = match record.attempts.as_slice() {
-        [one] => SqlParam::Text(&one.channel),
-        many => SqlParam::Owned(many.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>().join(",")),
-    };
-    vec![
+    let served = record.served_by.as_ref();
+    [
         SqlParam::count(record.at.0),
-        SqlParam::Text(&record.endpoint),
+        SqlParam::Text(record.endpoint),
         SqlParam::Text(&record.role),
         SqlParam::Text(&record.key_id),
         SqlParam::Text(&record.model),
-        text(&record.provider),
-        text(&record.upstream_model),
+        served.map_or(SqlParam::Null, |c| SqlParam::Text(&c.provider)),
+        served.map_or(SqlParam::Null, |c| SqlParam::Text(&c.upstream_model)),
         SqlParam::Int(record.status.into()),
         SqlParam::Int(record.success.into()),
-        SqlParam::count(record.attempts.len() as u64),
-        tried,
+        SqlParam::count(record.attempt_count() as u64),
+        SqlParam::Owned(record.tried()),
         record.first_byte_ms.map_or(SqlParam::Null, SqlParam::count),
         SqlParam::count(record.total_ms),
         SqlParam::count(u.prompt_tokens),
@@ -220,34 +230,33 @@ pub fn request_params(record: &RequestRecord) -> Vec<SqlParam<'_>> {
         SqlParam::count(u.cached_tokens),
         SqlParam::count(u.reasoning_tokens),
         SqlParam::Int(record.flagged.into()),
-        text(&record.client_ip),
+        record.client_ip.map_or(SqlParam::Null, |ip| SqlParam::Owned(ip.to_string())),
         text(&record.error),
     ]
 }
 
-/// The insert for one attempt row: one per failed entry of `RequestRecord::attempts`. The
-/// attempt that answered is the request row itself (`provider`, `upstream_model`), so the common
+/// The insert for one attempt row: one per entry of `RequestRecord::failed`. The attempt that
+/// answered is the request row itself (`provider`, `upstream_model`), so the common
 /// one-attempt request costs one row.
 pub fn insert_attempt(dialect: SqlDialect) -> String {
     let p = |n| dialect.placeholder(n);
     format!(
-        "INSERT INTO channel_attempts (at_ms, channel, model, status, success) VALUES ({}, {}, {}, {}, {})",
+        "{} channel_attempts (at_ms, channel, model, status, success) VALUES ({}, {}, {}, {}, 0)",
+        dialect.insert_into(),
         p(1),
         p(2),
         p(3),
         p(4),
-        p(5)
     )
 }
 
-pub fn attempt_params(record: &RequestRecord) -> impl Iterator<Item = Vec<SqlParam<'_>>> + '_ {
-    record.attempts.iter().filter(|a| !a.success).map(|a| {
-        vec![
+pub fn attempt_params(record: &RequestRecord) -> impl Iterator<Item = [SqlParam<'_>; 4]> + '_ {
+    record.failed.iter().map(|a| {
+        [
             SqlParam::count(record.at.0),
             SqlParam::Text(&a.channel),
             SqlParam::Text(&record.model),
             a.status.map_or(SqlParam::Null, |s| SqlParam::Int(s.into())),
-            SqlParam::Int(a.success.into()),
         ]
     })
 }
