@@ -77,15 +77,44 @@ struct Gateway {
     started_in: Duration,
 }
 
+/// User + system time from a `/proc/…/stat` file.
+fn cpu_seconds_in(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name: utime and stime are the 14th and 15th fields overall.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let hz = 100.0; // USER_HZ on Linux
+    (ticks(11) + ticks(12)) / hz
+}
+
 impl Gateway {
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name: utime and stime are the 14th and 15th fields overall.
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        let hz = 100.0; // USER_HZ on Linux
-        (ticks(11) + ticks(12)) / hz
+        cpu_seconds_in(&format!("/proc/{}/stat", self.child.id()))
+    }
+
+    /// Moves the gateway's threads named `name` to `core` (diagnostics: `BENCH_WRITER_CORE`
+    /// shows what the statistics writer costs when it does not share the gateway's core).
+    fn pin_threads(&self, name: &str, core: &str) {
+        for tid in self.thread_ids(name) {
+            let _ = Command::new("taskset").args(["-p", "-c", core, &tid]).stdout(Stdio::null()).status();
+        }
+    }
+
+    fn thread_ids(&self, name: &str) -> Vec<String> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let Ok(entries) = std::fs::read_dir(&tasks) else { return Vec::new() };
+        entries
+            .flatten()
+            .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// CPU time of the gateway's threads named `name` (the statistics writer is `uni-api-stats`).
+    fn thread_cpu_seconds(&self, name: &str) -> f64 {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        self.thread_ids(name).iter().map(|tid| cpu_seconds_in(&format!("{tasks}/{tid}/stat"))).sum()
     }
 
     fn peak_rss_kb(&self) -> u64 {
@@ -339,6 +368,11 @@ async fn main() {
 
     let dir = std::env::temp_dir().join(format!("uni-api-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "stats") {
+        print_statistics_cost(&statistics_cost(&binary, &core, upstream, &dir, seconds).await);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let client = client();
     let direct = measure(&client, None, upstream, n, seconds).await;
     let nginx = match std::env::var("BENCH_NGINX") {
@@ -411,25 +445,7 @@ async fn main() {
         started_in.as_secs_f64() * 1000.0
     );
     println!();
-    println!(
-        "| statistics (c=64, non-streaming; mean of {ROUNDS} alternating rounds) | requests/s | CPU per request |"
-    );
-    println!("|---|---:|---:|");
-    let [(off_rps, off_cpu), (on_rps, on_cpu)] = stats_cost.runs;
-    let mb = |kb: u64| kb as f64 / 1024.0;
-    println!("| off (`DISABLE_DATABASE=true`) | {off_rps:.0} | {off_cpu:.1} µs | {:.1} MB |", mb(stats_cost.rss[0]));
-    println!("| SQLite (default) | {on_rps:.0} | {on_cpu:.1} µs | {:.1} MB |", mb(stats_cost.rss[1]));
-    println!(
-        "| cost of statistics (median of per-round ratios) | {:.1}% fewer requests/s | {:+.1}% CPU | |",
-        stats_cost.rps_cost * 100.0,
-        stats_cost.cpu_cost * 100.0
-    );
-    println!();
-    println!(
-        "records in the SQLite file after SIGTERM: {} of {} requests served by the statistics runs",
-        stats_cost.rows, stats_cost.served
-    );
-    println!();
+    print_statistics_cost(&stats_cost);
     println!(
         "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
         std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into())
@@ -476,23 +492,107 @@ async fn worker_latency(client: &HttpClient, upstream: SocketAddr, dir: &std::pa
     }
 }
 
-/// Throughput and CPU per request with statistics off and on, in alternating rounds so that
-/// drift on a shared machine hits both alike.
+/// Throughput and CPU per request with statistics off and on, measured two ways per round:
+/// one after the other (each gateway alone on its core), and side by side (both on the same
+/// core at once, each driven by half the connections), where whatever else the machine is
+/// doing slows both alike.
 struct StatsCost {
-    /// (requests/s, CPU µs per request) for off, then SQLite.
-    runs: [(f64, f64); 2],
-    /// Median over rounds of the throughput lost and the CPU added, as fractions.
-    rps_cost: f64,
-    cpu_cost: f64,
-    /// Rows in the SQLite file after a graceful stop, and requests the SQLite runs served.
+    /// Per round: (requests/s, CPU µs per request), off then SQLite, each alone.
+    alone: Vec<[(f64, f64); 2]>,
+    /// The same, side by side.
+    side_by_side: Vec<[(f64, f64); 2]>,
+    /// Rows in the SQLite file after a graceful stop, and requests the SQLite gateways served.
     rows: u64,
     served: u64,
     /// Peak RSS in kB, off and on.
     rss: [u64; 2],
+    /// CPU time of the SQLite writer thread per record written (rounds alone).
+    writer_us_per_record: f64,
 }
 
-/// Rounds of (off, on) in the statistics comparison.
-const ROUNDS: usize = 5;
+impl StatsCost {
+    fn mean(rounds: &[[(f64, f64); 2]], mode: usize, pick: fn(&(f64, f64)) -> f64) -> f64 {
+        rounds.iter().map(|r| pick(&r[mode])).sum::<f64>() / rounds.len().max(1) as f64
+    }
+
+    /// Median over rounds of `1 - on/off` requests/s and `on/off - 1` CPU per request.
+    fn costs(rounds: &[[(f64, f64); 2]]) -> (f64, f64) {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        (
+            median(rounds.iter().map(|[off, on]| 1.0 - on.0 / off.0).collect()),
+            median(rounds.iter().map(|[off, on]| on.1 / off.1 - 1.0).collect()),
+        )
+    }
+}
+
+/// The statistics comparison as Markdown tables, with each round's figures after them.
+fn print_statistics_cost(cost: &StatsCost) {
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    for (name, rounds) in [("alone, one after the other", &cost.alone), ("side by side", &cost.side_by_side)] {
+        println!(
+            "| statistics, c=64 non-streaming, {name} (mean of {} rounds) | requests/s | CPU per request |",
+            rounds.len()
+        );
+        println!("|---|---:|---:|");
+        for (mode, label) in [(0, "off (`DISABLE_DATABASE=true`)"), (1, "SQLite (default)")] {
+            println!(
+                "| {label} | {:.0} | {:.1} µs |",
+                StatsCost::mean(rounds, mode, |r| r.0),
+                StatsCost::mean(rounds, mode, |r| r.1)
+            );
+        }
+        let (rps, cpu) = StatsCost::costs(rounds);
+        println!(
+            "| cost of statistics (median of per-round ratios) | {:.1}% fewer requests/s | {:+.1}% CPU |",
+            rps * 100.0,
+            cpu * 100.0
+        );
+        println!();
+        for (i, [off, on]) in rounds.iter().enumerate() {
+            println!(
+                "round {}: off {:.0} req/s {:.1} µs, SQLite {:.0} req/s {:.1} µs: {:.1}% fewer requests/s, {:+.1}% CPU",
+                i + 1,
+                off.0,
+                off.1,
+                on.0,
+                on.1,
+                (1.0 - on.0 / off.0) * 100.0,
+                (on.1 / off.1 - 1.0) * 100.0
+            );
+        }
+        println!();
+    }
+    println!("peak RSS: {:.1} MB off, {:.1} MB with SQLite", mb(cost.rss[0]), mb(cost.rss[1]));
+    println!(
+        "records in the SQLite file after SIGTERM: {} of {} requests served by the statistics runs",
+        cost.rows, cost.served
+    );
+    let on_cpu = StatsCost::mean(&cost.alone, 1, |r| r.1);
+    println!(
+        "SQLite writer thread: {:.2} µs CPU per record ({:.1}% of the CPU per request with statistics on)",
+        cost.writer_us_per_record,
+        cost.writer_us_per_record / on_cpu * 100.0
+    );
+    println!();
+}
+
+/// The name of the native gateway's statistics writer thread.
+const WRITER_THREAD: &str = "uni-api-stats";
+
+/// Rounds of the statistics comparison (`BENCH_ROUNDS`, default 5).
+fn round_count() -> usize {
+    std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(5)
+}
+
+/// CPU seconds of each gateway and of its statistics writer, read after the writer has had
+/// time to write its last batch (so its time covers every record served).
+async fn settled_cpu(gateways: &[&Gateway]) -> Vec<(f64, f64)> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateways.iter().map(|g| (g.cpu_seconds(), g.thread_cpu_seconds(WRITER_THREAD))).collect()
+}
 
 async fn statistics_cost(
     binary: &str,
@@ -504,41 +604,59 @@ async fn statistics_cost(
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(dir.join(format!("stats.db{suffix}")));
     }
-    // Per round: (rps, CPU µs per request) for off and on.
-    let mut rounds: Vec<[(f64, f64); 2]> = Vec::new();
-    let mut served = 0;
-    let mut rss = [0u64; 2];
-    for _ in 0..ROUNDS {
-        let mut round = [(0.0, 0.0); 2];
+    let window = Duration::from_secs(seconds);
+    let start = |mode| async move {
+        let gateway = start_gateway(binary, core, upstream, dir, mode).await;
+        if let Ok(writer_core) = std::env::var("BENCH_WRITER_CORE") {
+            gateway.pin_threads(WRITER_THREAD, &writer_core);
+        }
+        gateway
+    };
+    let per_request =
+        |done: u64, time: Duration, cpu: f64| (done as f64 / time.as_secs_f64(), cpu * 1e6 / done.max(1) as f64);
+    let mut cost = StatsCost {
+        alone: Vec::new(),
+        side_by_side: Vec::new(),
+        rows: 0,
+        served: 0,
+        rss: [0; 2],
+        writer_us_per_record: 0.0,
+    };
+    let (mut writer_seconds, mut written_alone) = (0.0, 0);
+    for _ in 0..round_count() {
+        let mut alone = [(0.0, 0.0); 2];
         for (i, mode) in [Stats::Off, Stats::Sqlite].into_iter().enumerate() {
-            let gateway = start_gateway(binary, core, upstream, dir, mode).await;
-            let c0 = gateway.cpu_seconds();
-            let (done, time) = throughput(gateway.addr, REQUEST, 64, Duration::from_secs(seconds)).await;
-            let c1 = gateway.cpu_seconds();
-            round[i] = (done as f64 / time.as_secs_f64(), (c1 - c0) * 1e6 / done.max(1) as f64);
-            rss[i] = rss[i].max(gateway.peak_rss_kb());
+            let gateway = start(mode).await;
+            let before = settled_cpu(&[&gateway]).await[0];
+            let (done, time) = throughput(gateway.addr, REQUEST, 64, window).await;
+            let after = settled_cpu(&[&gateway]).await[0];
+            alone[i] = per_request(done, time, after.0 - before.0);
+            cost.rss[i] = cost.rss[i].max(gateway.peak_rss_kb());
             if mode == Stats::Sqlite {
-                served += done;
+                cost.served += done;
+                written_alone += done;
+                writer_seconds += after.1 - before.1;
             }
             gateway.terminate();
         }
-        rounds.push(round);
+        cost.alone.push(alone);
+
+        let (off, on) = (start(Stats::Off).await, start(Stats::Sqlite).await);
+        let before = settled_cpu(&[&off, &on]).await;
+        let ((off_done, off_time), (on_done, on_time)) =
+            tokio::join!(throughput(off.addr, REQUEST, 32, window), throughput(on.addr, REQUEST, 32, window));
+        let after = settled_cpu(&[&off, &on]).await;
+        cost.side_by_side.push([
+            per_request(off_done, off_time, after[0].0 - before[0].0),
+            per_request(on_done, on_time, after[1].0 - before[1].0),
+        ]);
+        cost.served += on_done;
+        off.terminate();
+        on.terminate();
     }
-    let rows = rusqlite::Connection::open(dir.join("stats.db"))
+    cost.rows = rusqlite::Connection::open(dir.join("stats.db"))
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM request_stats", [], |r| r.get::<_, i64>(0)))
         .map_or(0, |n| n as u64);
-    let mean = |i: usize, f: fn(&(f64, f64)) -> f64| rounds.iter().map(|r| f(&r[i])).sum::<f64>() / ROUNDS as f64;
-    // Each round's off/on pair ran back to back: the median of the per-round ratios resists drift.
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    StatsCost {
-        runs: [(mean(0, |r| r.0), mean(0, |r| r.1)), (mean(1, |r| r.0), mean(1, |r| r.1))],
-        rps_cost: median(rounds.iter().map(|r| 1.0 - r[1].0 / r[0].0).collect()),
-        cpu_cost: median(rounds.iter().map(|r| r[1].1 / r[0].1 - 1.0).collect()),
-        rows,
-        served,
-        rss,
-    }
+    cost.writer_us_per_record = writer_seconds * 1e6 / written_alone.max(1) as f64;
+    cost
 }

@@ -14,6 +14,10 @@ use uni_api_core::testing::{FakeHttp, FakeReply, ManualRuntime};
 use uni_api_core::{Config, Gateway, ResponseBody};
 use uni_api_native::stats::{Stats, StatsTarget};
 
+// The allocator the native binary ships with, so allocation costs count as they do there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench-upstream","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}"#;
 const REQUEST: &str = r#"{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello there, how are you doing today?"}],"temperature":0.7}"#;
 
