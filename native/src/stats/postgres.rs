@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use futures_util::future::try_join_all;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
 use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
@@ -84,19 +85,40 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     tx.commit().await
 }
 
+/// Request rows per insert statement (PostgreSQL allows 65,535 parameters; this uses 2,000).
+const ROWS_PER_INSERT: usize = 100;
+
 async fn write(client: &mut Client, records: &[RequestRecord]) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    let requests = tx.prepare(&sql::insert_request(SqlDialect::Postgres)).await?;
+    let many = if records.len() >= ROWS_PER_INSERT {
+        Some(tx.prepare(&sql::insert_requests(SqlDialect::Postgres, ROWS_PER_INSERT)).await?)
+    } else {
+        None
+    };
+    let one = tx.prepare(&sql::insert_request(SqlDialect::Postgres)).await?;
     let attempts = tx.prepare(&sql::insert_attempt(SqlDialect::Postgres)).await?;
-    for record in records {
-        let values = sql::request_params(record).iter().map(SqlParam::to_value).collect();
-        let params = typed(values, requests.params());
-        tx.execute(&requests, &borrowed(&params)).await?;
-        for values in sql::attempt_params(record) {
-            let params = typed(values.iter().map(SqlParam::to_value).collect(), attempts.params());
-            tx.execute(&attempts, &borrowed(&params)).await?;
+    let mut jobs: Vec<(&Statement, Vec<Param>)> = Vec::new();
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        match &many {
+            Some(many) if chunk.len() == ROWS_PER_INSERT => {
+                let values = chunk.iter().flat_map(sql::request_params).map(|p| p.to_value()).collect();
+                jobs.push((many, typed(values, many.params())));
+            }
+            _ => {
+                for record in chunk {
+                    let values = sql::request_params(record).iter().map(SqlParam::to_value).collect();
+                    jobs.push((&one, typed(values, one.params())));
+                }
+            }
+        }
+        for values in chunk.iter().flat_map(sql::attempt_params) {
+            jobs.push((&attempts, typed(values.iter().map(SqlParam::to_value).collect(), attempts.params())));
         }
     }
+    // Sent together, the inserts are pipelined on the connection: one round trip for the batch
+    // rather than one per statement.
+    let params: Vec<_> = jobs.iter().map(|(_, p)| borrowed(p)).collect();
+    try_join_all(jobs.iter().zip(&params).map(|((statement, _), params)| tx.execute(*statement, params))).await?;
     tx.commit().await
 }
 
