@@ -109,9 +109,36 @@ async fn gemini_embeddings_are_translated_to_and_from_the_openai_shape() {
     // An answer without embeddings is a failed attempt (502), not an empty success.
     let (status, reply) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": "x"})).await;
     assert_eq!(status, 502, "{reply}");
-    // Token arrays cannot be sent to Gemini: the request fails before going out.
+    // Token ids cannot be sent to Gemini: a 400 that says so, and nothing goes out.
     let before = gemini.received().len();
-    let (status, _) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": [[1, 2, 3]]})).await;
-    assert_ne!(status, 200);
+    let (status, reply) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": [[1, 2, 3]]})).await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"]["code"], "invalid_request");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("embeds text only"), "{reply}");
     assert_eq!(gemini.received().len(), before);
+}
+
+#[tokio::test]
+async fn token_id_embeddings_skip_gemini_channels_for_ones_that_take_them() {
+    let (gemini, openai) = (Mock::start("gemini").await, Mock::start("openai").await);
+    openai.script([Reply::Json(
+        200,
+        json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}], "model": "e3", "usage": {"prompt_tokens": 3, "total_tokens": 3}}),
+    )]);
+    let yaml = format!(
+        "providers:\n  - provider: g\n    base_url: http://{}/v1beta\n    engine: gemini\n    api: AIza-test-key\n    model: [{{text-embedding-004: embed}}]\n  - provider: o\n    base_url: http://{}/v1\n    api: sk-o\n    model: [{{text-embedding-3-small: embed}}]\napi_keys:\n  - api: k\n    model: [g/embed, o/embed]\n    preferences: {{SCHEDULING_ALGORITHM: fixed_priority}}\n",
+        gemini.addr, openai.addr
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let (status, reply) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": [1, 2, 3]})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(gemini.received().is_empty(), "the Gemini channel comes first but cannot take token ids");
+    let sent = &openai.received()[0];
+    assert_eq!(sent.body, json!({"model": "text-embedding-3-small", "input": [1, 2, 3]}));
+
+    // Skipping it was no failure: the Gemini channel is not cooling down and takes the next text.
+    gemini.script([Reply::Json(200, json!({"embeddings": [{"values": [0.5]}]}))]);
+    let (status, reply) = post(&gw, "/v1/embeddings", json!({"model": "embed", "input": "text"})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(gemini.received().len(), 1);
 }

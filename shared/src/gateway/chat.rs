@@ -43,6 +43,8 @@ pub(super) struct ChatRequest {
     stream: bool,
     wants_usage: bool,
     has_tools: bool,
+    /// Embeddings asked for token ids (`[1, 2]`, `[[1, 2]]`) rather than text.
+    token_input: bool,
 }
 
 impl ChatRequest {
@@ -56,6 +58,7 @@ impl ChatRequest {
             stream: false,
             wants_usage: false,
             has_tools: false,
+            token_input: false,
         }
     }
 }
@@ -146,7 +149,21 @@ fn parse(body: &[u8], endpoint: Endpoint) -> Result<ChatRequest, GatewayError> {
         .unwrap_or(false);
     let has_tools =
         chat && ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
-    Ok(ChatRequest { endpoint, body, model, form: None, stream, wants_usage, has_tools })
+    let token_input =
+        endpoint == Endpoint::Embeddings && body.present("input").is_some_and(|raw| is_token_list(raw.get()));
+    Ok(ChatRequest { endpoint, body, model, form: None, stream, wants_usage, has_tools, token_input })
+}
+
+/// Whether an embeddings `input` is token ids: a list whose first item is a number or a list.
+/// (OpenAI takes a string, a list of strings, a list of ids or a list of id lists, never mixed;
+/// looking at the raw text spares parsing a large input twice.)
+fn is_token_list(raw_input: &str) -> bool {
+    raw_input
+        .trim_start()
+        .strip_prefix('[')
+        .map(str::trim_start)
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|first| first.is_ascii_digit() || first == '-' || first == '[')
 }
 
 pub(super) async fn route(
@@ -186,6 +203,17 @@ pub(super) async fn route(
         if candidates.is_empty() {
             return Err(GatewayError::BadRequest(format!(
                 "no channel serving `{model}` accepts tools (every one is configured with `tools: false`)"
+            )));
+        }
+    }
+
+    if request.token_input {
+        // Gemini embeds text only; OpenAI-style channels take token ids as they are.
+        candidates.retain(|c| config.providers[c.provider].dialect != Dialect::Gemini);
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "`input` holds token ids, but every channel serving `{model}` is Gemini, which embeds text only: \
+                 send the text instead"
             )));
         }
     }
@@ -714,5 +742,19 @@ fn fmt_secs(d: Duration) -> String {
         format!("{s:.0}")
     } else {
         format!("{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_token_list;
+
+    #[test]
+    fn token_inputs_are_told_from_text() {
+        assert!(is_token_list("[1, 2, 3]"));
+        assert!(is_token_list(" [ [1, 2], [3] ]"));
+        assert!(!is_token_list(r#"["one", "two"]"#));
+        assert!(!is_token_list(r#""text""#));
+        assert!(!is_token_list("[]"));
     }
 }
