@@ -17,6 +17,25 @@ as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bas
 [ "$(id -u)" = 0 ] && chown postgres "$dir"
 as_pg "'$bin/initdb' -D '$dir/data' -U postgres -A trust --no-sync" >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
-as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off\" start" >&2 ||
+# TLS with a throwaway CA, so the tests can check verified TLS connections (the CA is the
+# server's ssl_ca_file: `SHOW ssl_ca_file` tells a test where to find it).
+if command -v openssl >/dev/null; then
+  tls="$dir/tls"
+  mkdir "$tls"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=uni-api-test-ca -keyout "$tls/ca.key" -out "$tls/ca.crt"
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$tls/server.key" -out "$tls/server.csr"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+    openssl x509 -req -days 2 -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+      -extfile "$tls/ext" -out "$tls/server.crt"
+  } >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; exit 1; }
+  chmod 600 "$tls/server.key"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$tls"
+  ssl="-c ssl=on -c ssl_cert_file='$tls/server.crt' -c ssl_key_file='$tls/server.key' -c ssl_ca_file='$tls/ca.crt'"
+else
+  echo "openssl not found: the server runs without TLS" >&2
+  ssl=""
+fi
+as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off $ssl\" start" >&2 ||
   { cat "$dir/server.log" >&2; exit 1; }
 echo "postgres://postgres@127.0.0.1:$port/postgres"

@@ -75,7 +75,7 @@ async fn run(args: Args) -> Result<(), String> {
     let stats = Stats::open(&target).await?;
     match &target {
         StatsTarget::Sqlite(path) => tracing::info!("statistics: SQLite at {}", path.display()),
-        StatsTarget::Postgres(pg) => tracing::info!("statistics: {}", pg.describe()),
+        StatsTarget::Postgres(pg, _) => tracing::info!("statistics: {}", pg.describe()),
         StatsTarget::Disabled => tracing::info!("statistics: disabled (DISABLE_DATABASE)"),
     }
     let mut platform = native_platform()?;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 use uni_api_core::stats::{AttemptRecord, Channel, RequestRecord};
-use uni_api_native::stats::{PostgresTarget, Stats, StatsTarget};
+use uni_api_native::stats::{PostgresTarget, PostgresTls, Stats, StatsTarget};
 use uni_api_tests::{chat_body, error_code, stream_body, Mock, Reply, TestGateway};
 
 const ADMIN: &str = "sk-admin-key";
@@ -222,7 +222,7 @@ async fn the_same_holds_on_postgres_when_a_server_is_given() {
         return;
     };
     let db_url = fresh_database(&url).await;
-    let target = StatsTarget::Postgres(PostgresTarget::Url(db_url.clone()));
+    let target = StatsTarget::Postgres(PostgresTarget::Url(db_url.clone()), PostgresTls::default());
     let stats = Stats::open(&target).await.unwrap().unwrap();
     // Opening again finds the schema in place (migrations run once).
     drop(Stats::open(&target).await.unwrap());
@@ -239,6 +239,35 @@ async fn the_same_holds_on_postgres_when_a_server_is_given() {
     assert_eq!(row.get::<_, i64>(0), 10_000);
     let row = client.query_one("SELECT COUNT(*) FROM uni_api_schema", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1, "the migration ran once");
+
+    // TLS: scripts/start-postgres.sh serves it with a throwaway CA (the server's ssl_ca_file).
+    let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    if ssl != "on" {
+        assert!(std::env::var_os("REQUIRE_TEST_DATABASE").is_none(), "CI's server offers TLS");
+        eprintln!("the PostgreSQL server offers no TLS: skipping the TLS checks");
+        return;
+    }
+    let sessions = "SELECT COUNT(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+                    WHERE ssl AND datname = current_database()";
+    let tls_sessions: i64 = client.query_one(sessions, &[]).await.unwrap().get(0);
+    assert_eq!(
+        tls_sessions, 2,
+        "by default (prefer, as libpq) the store's writer and reader connect over TLS, unverified"
+    );
+    drop(stats);
+
+    // verify-full checks the certificate: unknown CA refused, trusted through DB_SSL_ROOT_CERT.
+    let ca: String = client.query_one("SHOW ssl_ca_file", &[]).await.unwrap().get(0);
+    let verify = format!("{db_url}{}sslmode=verify-full", if db_url.contains('?') { '&' } else { '?' });
+    let untrusted = StatsTarget::Postgres(PostgresTarget::Url(verify.clone()), PostgresTls::default());
+    let error = Stats::open(&untrusted).await.err().expect("a certificate from an unknown CA is refused");
+    assert!(error.contains("certificate") && !error.contains("postgres://postgres@"), "{error}");
+    let tls = PostgresTls { root_cert: Some(ca.into()) };
+    let stats = Stats::open(&StatsTarget::Postgres(PostgresTarget::Url(verify), tls)).await.unwrap().unwrap();
+    stats.store().record(RequestRecord { model: "over-tls".into(), ..RequestRecord::default() });
+    stats.flush().await;
+    let row = client.query_one("SELECT COUNT(*) FROM request_stats WHERE model = 'over-tls'", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
 }
 
 /// A new, empty database on the server of `url`, for this test run alone.

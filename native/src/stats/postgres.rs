@@ -4,14 +4,20 @@
 use std::sync::Arc;
 
 use futures_util::future::try_join_all;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
 use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
 
 use super::queue::{self, Queue, BATCH, BATCH_WINDOW};
-use super::PostgresTarget;
+use super::{PostgresTarget, PostgresTls, SslMode};
 
 pub struct PostgresStats {
     queue: Queue,
@@ -20,11 +26,16 @@ pub struct PostgresStats {
 
 impl PostgresStats {
     /// Connects, migrates the schema and starts the writer.
-    pub async fn connect(target: &PostgresTarget) -> Result<Self, String> {
+    pub async fn connect(target: &PostgresTarget, tls: &PostgresTls) -> Result<Self, String> {
         let shown = target.describe();
-        let mut writer = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        let (config, sslmode) = client_config(target).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        let verify = sslmode == SslMode::VerifyFull || tls.root_cert.is_some();
+        let tls = connector(verify, tls)?;
+        let cannot_connect = |e: tokio_postgres::Error| format!("cannot connect to {shown}: {}", error_chain(&e));
+        let connect_once = || open(&config, &tls);
+        let mut writer = connect_once().await.map_err(cannot_connect)?;
         migrate(&mut writer).await.map_err(|e| format!("cannot migrate the statistics schema in {shown}: {e}"))?;
-        let reader = open(target).await.map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        let reader = connect_once().await.map_err(cannot_connect)?;
         let (queue, mut intake) = queue::queue();
         tokio::spawn(async move {
             while let Some(first) = intake.wait().await {
@@ -48,22 +59,129 @@ impl PostgresStats {
     }
 }
 
-async fn open(target: &PostgresTarget) -> Result<Client, tokio_postgres::Error> {
-    let config: tokio_postgres::Config = match target {
-        PostgresTarget::Url(url) => url.parse()?,
-        PostgresTarget::Parts { host, port, user, password, dbname } => {
+/// The driver's configuration, with libpq's verifying `sslmode`s (which tokio-postgres does not
+/// parse) taken out of a URL and returned beside it.
+fn client_config(target: &PostgresTarget) -> Result<(tokio_postgres::Config, SslMode), String> {
+    let (mut config, sslmode) = match target {
+        PostgresTarget::Url(url) => {
+            let verifying = ["sslmode=verify-full", "sslmode=verify-ca"].iter().find(|m| url.contains(*m));
+            let url = verifying.map_or_else(|| url.clone(), |m| url.replace(m, "sslmode=require"));
+            let config: tokio_postgres::Config = url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+            let sslmode = match (verifying, config.get_ssl_mode()) {
+                (Some(_), _) => SslMode::VerifyFull,
+                (None, tokio_postgres::config::SslMode::Disable) => SslMode::Disable,
+                (None, tokio_postgres::config::SslMode::Require) => SslMode::Require,
+                (None, _) => SslMode::Prefer,
+            };
+            (config, sslmode)
+        }
+        PostgresTarget::Parts { host, port, user, password, dbname, sslmode } => {
             let mut c = tokio_postgres::Config::new();
             c.host(host).port(*port).user(user).password(password).dbname(dbname);
-            c
+            (c, *sslmode)
         }
     };
-    let (client, connection) = config.connect(NoTls).await?;
+    config.ssl_mode(match sslmode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+    });
+    Ok((config, sslmode))
+}
+
+async fn open(config: &tokio_postgres::Config, tls: &MakeRustlsConnect) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(tls.clone()).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::error!(error = %e, "statistics database connection closed");
         }
     });
     Ok(client)
+}
+
+/// TLS as libpq does it: `prefer` and `require` encrypt without checking the server's
+/// certificate; `verify-full` (or a `DB_SSL_ROOT_CERT`) checks it against the system's
+/// certificate authorities and those of `DB_SSL_ROOT_CERT`, and the host name.
+fn connector(verify: bool, tls: &PostgresTls) -> Result<MakeRustlsConnect, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS for PostgreSQL: {e}"))?;
+    if !verify {
+        let config =
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth();
+        return Ok(MakeRustlsConnect::new(config));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = &tls.root_cert {
+        let shown = path.display();
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read certificates from DB_SSL_ROOT_CERT={shown}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("DB_SSL_ROOT_CERT={shown} holds no PEM certificate"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| format!("DB_SSL_ROOT_CERT={shown}: {e}"))?;
+        }
+    }
+    Ok(MakeRustlsConnect::new(builder.with_root_certificates(roots).with_no_client_auth()))
+}
+
+/// libpq's `prefer`/`require`: the handshake's signatures are checked (the session is really
+/// encrypted with the holder of the presented key), the certificate's issuer and name are not.
+#[derive(Debug)]
+struct EncryptOnly(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// An error with its causes (a TLS failure's reason sits in the source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let shown = cause.to_string();
+        if !text.contains(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
