@@ -16,7 +16,7 @@ use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
 use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
 
-use super::queue::{self, Queue, BATCH, BATCH_WINDOW};
+use super::queue::{self, Queue};
 use super::{PostgresTarget, PostgresTls, SslMode};
 
 pub struct PostgresStats {
@@ -38,14 +38,10 @@ impl PostgresStats {
         let reader = connect_once().await.map_err(cannot_connect)?;
         let (queue, mut intake) = queue::queue();
         tokio::spawn(async move {
-            while let Some(first) = intake.wait().await {
-                if intake.worth_waiting(&first) {
-                    tokio::time::sleep(BATCH_WINDOW).await;
-                }
-                let batch = intake.take(first);
-                for records in batch.records.chunks(BATCH) {
+            while let Some(batch) = intake.next().await {
+                for records in batch.transactions() {
                     if let Err(e) = write(&mut writer, records).await {
-                        tracing::error!(error = %e, lost = records.len(), "could not write statistics");
+                        queue::lost(&e, records.len());
                     }
                 }
                 intake.done(batch);

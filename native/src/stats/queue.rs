@@ -15,11 +15,11 @@ use tokio::sync::{mpsc, oneshot};
 use uni_api_core::stats::RequestRecord;
 
 /// Most records written in one transaction.
-pub(super) const BATCH: usize = 5000;
+const BATCH: usize = 5000;
 /// How long the writer lets records gather before writing them: long enough that a busy
 /// gateway commits a few dozen transactions a second rather than thousands, short enough that
 /// the buffers stay small (see BENCHMARKS.md, "Cost of statistics").
-pub(super) const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 /// A buffer grown larger than this by a burst is freed after use rather than kept.
 const KEEP_CAPACITY: usize = 4 * BATCH;
 
@@ -49,8 +49,20 @@ pub(super) struct Intake {
 
 /// Records to write, and who to tell once they are written.
 pub(super) struct Batch {
-    pub records: Vec<RequestRecord>,
+    records: Vec<RequestRecord>,
     acks: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    /// The records, a transaction's worth at a time.
+    pub fn transactions(&self) -> std::slice::Chunks<'_, RequestRecord> {
+        self.records.chunks(BATCH)
+    }
+}
+
+/// Logs a transaction the database refused: its records are lost, the writer goes on.
+pub(super) fn lost(error: &dyn std::fmt::Display, records: usize) {
+    tracing::error!(error = %error, lost = records, "could not write statistics");
 }
 
 pub(super) fn queue() -> (Queue, Intake) {
@@ -86,26 +98,38 @@ impl Queue {
 }
 
 impl Intake {
-    /// The next signal, waiting on a thread of its own; `None` once every `Queue` is gone.
-    pub fn wait_blocking(&mut self) -> Option<Signal> {
-        self.signals.blocking_recv()
+    /// The next batch, for a writer on a thread of its own; `None` once every `Queue` is gone.
+    pub fn next_blocking(&mut self) -> Option<Batch> {
+        let first = self.signals.blocking_recv()?;
+        if self.worth_waiting(&first) {
+            std::thread::sleep(BATCH_WINDOW);
+        }
+        Some(self.take(first))
     }
 
-    /// The next signal, in a task; `None` once every `Queue` is gone.
-    pub async fn wait(&mut self) -> Option<Signal> {
+    /// The next batch, for a writer task; `None` once every `Queue` is gone.
+    pub async fn next(&mut self) -> Option<Batch> {
+        let first = self.wait().await?;
+        if self.worth_waiting(&first) {
+            tokio::time::sleep(BATCH_WINDOW).await;
+        }
+        Some(self.take(first))
+    }
+
+    async fn wait(&mut self) -> Option<Signal> {
         self.signals.recv().await
     }
 
     /// Whether to let more records gather before taking a batch: not for a flush, and not
     /// while the writer is behind (its last batch filled a transaction), so a sustained burst
     /// is written as fast as the database allows.
-    pub fn worth_waiting(&self, first: &Signal) -> bool {
+    fn worth_waiting(&self, first: &Signal) -> bool {
         matches!(first, Signal::Records) && self.last_batch < BATCH
     }
 
     /// Everything queued so far. Signals are read before the buffer is taken, so a flush's
     /// records (queued before it was asked for) are in the batch that answers it.
-    pub fn take(&mut self, first: Signal) -> Batch {
+    fn take(&mut self, first: Signal) -> Batch {
         let mut acks = Vec::new();
         let mut next = Some(first);
         while let Some(signal) = next {

@@ -9,7 +9,7 @@ use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
 use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
 use uni_api_core::stats::RequestRecord;
 
-use super::queue::{self, Queue, BATCH, BATCH_WINDOW};
+use super::queue::{self, Queue};
 
 pub struct SqliteStats {
     queue: Queue,
@@ -30,14 +30,10 @@ impl SqliteStats {
         std::thread::Builder::new()
             .name("uni-api-stats".into())
             .spawn(move || {
-                while let Some(first) = intake.wait_blocking() {
-                    if intake.worth_waiting(&first) {
-                        std::thread::sleep(BATCH_WINDOW);
-                    }
-                    let batch = intake.take(first);
-                    for records in batch.records.chunks(BATCH) {
+                while let Some(batch) = intake.next_blocking() {
+                    for records in batch.transactions() {
                         if let Err(e) = write(&mut writer, records) {
-                            tracing::error!(error = %e, lost = records.len(), "could not write statistics");
+                            queue::lost(&e, records.len());
                         }
                     }
                     intake.done(batch);
