@@ -75,8 +75,13 @@ impl SqlValue {
     }
 
     fn count(n: u64) -> Self {
-        Self::Int(i64::try_from(n).unwrap_or(i64::MAX))
+        Self::Int(count(n))
     }
+}
+
+/// A count or a time as SQL's BIGINT (saturating: no count comes near the limit).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A parameter of an insert, borrowing from the record it writes.
@@ -90,7 +95,7 @@ pub enum SqlParam<'a> {
 
 impl SqlParam<'_> {
     fn count(n: u64) -> Self {
-        Self::Int(i64::try_from(n).unwrap_or(i64::MAX))
+        Self::Int(count(n))
     }
 
     /// As an owned value (for hosts whose drivers want one).
