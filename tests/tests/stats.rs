@@ -262,6 +262,9 @@ async fn the_same_holds_on_postgres_when_a_server_is_given() {
     let untrusted = StatsTarget::Postgres(PostgresTarget::Url(verify.clone()), PostgresTls::default());
     let error = Stats::open(&untrusted).await.err().expect("a certificate from an unknown CA is refused");
     assert!(error.contains("certificate") && !error.contains("postgres://postgres@"), "{error}");
+    // libpq's own spelling in the URL works too.
+    let in_url = PostgresTarget::Url(format!("{verify}&sslrootcert={ca}"));
+    drop(Stats::open(&StatsTarget::Postgres(in_url, PostgresTls::default())).await.unwrap().unwrap());
     let tls = PostgresTls { root_cert: Some(ca.into()) };
     let stats = Stats::open(&StatsTarget::Postgres(PostgresTarget::Url(verify), tls)).await.unwrap().unwrap();
     stats.store().record(RequestRecord { model: "over-tls".into(), ..RequestRecord::default() });

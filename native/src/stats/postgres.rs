@@ -1,6 +1,7 @@
 //! PostgreSQL statistics, for several instances sharing one database: a writer task with its
 //! own connection, and a reader connection.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::future::try_join_all;
@@ -28,9 +29,11 @@ impl PostgresStats {
     /// Connects, migrates the schema and starts the writer.
     pub async fn connect(target: &PostgresTarget, tls: &PostgresTls) -> Result<Self, String> {
         let shown = target.describe();
-        let (config, sslmode) = client_config(target).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        let (config, sslmode, url_root_cert) =
+            client_config(target).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+        let tls = PostgresTls { root_cert: tls.root_cert.clone().or(url_root_cert) };
         let verify = sslmode == SslMode::VerifyFull || tls.root_cert.is_some();
-        let tls = connector(verify, tls)?;
+        let tls = connector(verify, &tls)?;
         let cannot_connect = |e: tokio_postgres::Error| format!("cannot connect to {shown}: {}", error_chain(&e));
         let connect_once = || open(&config, &tls);
         let mut writer = connect_once().await.map_err(cannot_connect)?;
@@ -55,26 +58,24 @@ impl PostgresStats {
     }
 }
 
-/// The driver's configuration, with libpq's verifying `sslmode`s (which tokio-postgres does not
-/// parse) taken out of a URL and returned beside it.
-fn client_config(target: &PostgresTarget) -> Result<(tokio_postgres::Config, SslMode), String> {
-    let (mut config, sslmode) = match target {
+/// The driver's configuration, its `sslmode`, and a `sslrootcert` named in the connection string.
+fn client_config(target: &PostgresTarget) -> Result<(tokio_postgres::Config, SslMode, Option<PathBuf>), String> {
+    let (mut config, sslmode, root_cert) = match target {
         PostgresTarget::Url(url) => {
-            let verifying = ["sslmode=verify-full", "sslmode=verify-ca"].iter().find(|m| url.contains(*m));
-            let url = verifying.map_or_else(|| url.clone(), |m| url.replace(m, "sslmode=require"));
-            let config: tokio_postgres::Config = url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
-            let sslmode = match (verifying, config.get_ssl_mode()) {
-                (Some(_), _) => SslMode::VerifyFull,
-                (None, tokio_postgres::config::SslMode::Disable) => SslMode::Disable,
-                (None, tokio_postgres::config::SslMode::Require) => SslMode::Require,
-                (None, _) => SslMode::Prefer,
+            let libpq = LibpqOptions::take_from(url);
+            let config: tokio_postgres::Config = libpq.rest.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+            let sslmode = match (libpq.verify, config.get_ssl_mode()) {
+                (true, _) => SslMode::VerifyFull,
+                (false, tokio_postgres::config::SslMode::Disable) => SslMode::Disable,
+                (false, tokio_postgres::config::SslMode::Require) => SslMode::Require,
+                (false, _) => SslMode::Prefer,
             };
-            (config, sslmode)
+            (config, sslmode, libpq.root_cert)
         }
         PostgresTarget::Parts { host, port, user, password, dbname, sslmode } => {
             let mut c = tokio_postgres::Config::new();
             c.host(host).port(*port).user(user).password(password).dbname(dbname);
-            (c, *sslmode)
+            (c, *sslmode, None)
         }
     };
     config.ssl_mode(match sslmode {
@@ -82,7 +83,77 @@ fn client_config(target: &PostgresTarget) -> Result<(tokio_postgres::Config, Ssl
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
         SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
     });
-    Ok((config, sslmode))
+    Ok((config, sslmode, root_cert))
+}
+
+/// libpq options that tokio-postgres refuses, taken out of a connection string (URL or
+/// `key=value` form): a verifying `sslmode` (left as `require`, which the driver knows) and
+/// `sslrootcert`. Strings without them are passed on untouched.
+#[derive(Debug, PartialEq, Eq)]
+struct LibpqOptions {
+    rest: String,
+    verify: bool,
+    root_cert: Option<PathBuf>,
+}
+
+impl LibpqOptions {
+    fn take_from(conn: &str) -> Self {
+        let mut found = Self { rest: conn.to_owned(), verify: false, root_cert: None };
+        let needed = ["sslmode=verify-full", "sslmode=verify-ca", "sslrootcert="].iter().any(|o| conn.contains(o));
+        if !needed {
+            return found;
+        }
+        let is_url = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
+        let mut keep = |option: &str| match option.split_once('=') {
+            Some(("sslmode", "verify-full" | "verify-ca")) => {
+                found.verify = true;
+                Some("sslmode=require".to_owned())
+            }
+            Some(("sslrootcert", path)) => {
+                found.root_cert = Some(PathBuf::from(if is_url { percent_decode(path) } else { path.to_owned() }));
+                None
+            }
+            _ => Some(option.to_owned()),
+        };
+        let rest = match conn.split_once('?') {
+            Some((base, query)) if is_url => {
+                let kept: Vec<String> = query.split('&').filter_map(&mut keep).collect();
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+            _ if is_url => conn.to_owned(),
+            _ => conn.split_whitespace().filter_map(&mut keep).collect::<Vec<_>>().join(" "),
+        };
+        found.rest = rest;
+        found
+    }
+}
+
+/// `%2F` and the like in a URL's query value.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn open(config: &tokio_postgres::Config, tls: &MakeRustlsConnect) -> Result<Client, tokio_postgres::Error> {
@@ -302,5 +373,35 @@ impl StatsStore for PostgresStats {
             let rows = self.reader.query(&statement, &borrowed(&params)).await.map_err(fail)?;
             Ok(rows.iter().map(from_row).collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_only_options_are_taken_out_of_connection_strings() {
+        let url = "postgres://u:p@db:5432/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=a";
+        assert_eq!(
+            LibpqOptions::take_from(url),
+            LibpqOptions {
+                rest: "postgres://u:p@db:5432/x?sslmode=require&application_name=a".into(),
+                verify: true,
+                root_cert: Some("/etc/ca.pem".into()),
+            }
+        );
+        let pairs = "host=db user=u sslmode=verify-ca sslrootcert=/etc/ca.pem";
+        assert_eq!(
+            LibpqOptions::take_from(pairs),
+            LibpqOptions {
+                rest: "host=db user=u sslmode=require".into(),
+                verify: true,
+                root_cert: Some("/etc/ca.pem".into())
+            }
+        );
+        let plain = "host=db password='two words' sslmode=require";
+        assert_eq!(LibpqOptions::take_from(plain), LibpqOptions { rest: plain.into(), verify: false, root_cert: None });
+        assert_eq!(LibpqOptions::take_from("postgres://db/x?sslrootcert=ca.pem").rest, "postgres://db/x");
     }
 }
