@@ -83,6 +83,11 @@ pub fn serves(dialect: Dialect, endpoint: Endpoint) -> bool {
         || (dialect == Dialect::Gemini && endpoint == Endpoint::Embeddings)
 }
 
+/// Whether a dialect's embeddings take token ids as `input` (Gemini embeds text only).
+pub fn embeds_token_ids(dialect: Dialect) -> bool {
+    dialect != Dialect::Gemini
+}
+
 /// The URL of a non-chat endpoint: beside the provider's chat URL.
 fn endpoint_url(provider: &Provider, upstream_model: &str, endpoint: Endpoint) -> Result<String, String> {
     match provider.dialect {

@@ -208,8 +208,7 @@ pub(super) async fn route(
     }
 
     if request.token_input {
-        // Gemini embeds text only; OpenAI-style channels take token ids as they are.
-        candidates.retain(|c| config.providers[c.provider].dialect != Dialect::Gemini);
+        candidates.retain(|c| adapters::embeds_token_ids(config.providers[c.provider].dialect));
         if candidates.is_empty() {
             return Err(GatewayError::BadRequest(format!(
                 "`input` holds token ids, but every channel serving `{model}` is Gemini, which embeds text only: \

@@ -71,19 +71,18 @@ impl RequestRecord {
             push_listed(&mut out, channel);
         }
         if let Some(served) = &self.served_by {
-            push_listed(&mut out, &served.provider);
-            out.push('/');
-            out.push_str(&served.upstream_model);
+            push_listed(&mut out, served);
         }
         out
     }
 }
 
-fn push_listed(out: &mut String, item: &str) {
+fn push_listed(out: &mut String, item: impl std::fmt::Display) {
+    use std::fmt::Write;
     if !out.is_empty() {
         out.push(',');
     }
-    out.push_str(item);
+    let _ = write!(out, "{item}");
 }
 
 /// A failed upstream attempt of a request.
