@@ -110,7 +110,11 @@ impl LibpqOptions {
                 Some("sslmode=require".to_owned())
             }
             Some(("sslrootcert", path)) => {
-                found.root_cert = Some(PathBuf::from(if is_url { percent_decode(path) } else { path.to_owned() }));
+                found.root_cert = Some(PathBuf::from(if is_url {
+                    percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned()
+                } else {
+                    path.to_owned()
+                }));
                 None
             }
             _ => Some(option.to_owned()),
@@ -130,30 +134,6 @@ impl LibpqOptions {
         found.rest = rest;
         found
     }
-}
-
-/// `%2F` and the like in a URL's query value.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn open(config: &tokio_postgres::Config, tls: &MakeRustlsConnect) -> Result<Client, tokio_postgres::Error> {
