@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use uni_api_core::doors::Door;
 use uni_api_core::gateway::ClientAddr;
 use uni_api_core::platform::{MemoryStore, Platform, StateStore};
 use uni_api_core::{Config, Gateway, GatewayError, ResponseBody};
@@ -50,7 +51,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         Err(message) => {
             // Read the body anyway: an unread body makes the runtime drop the client's connection.
             let _ = req.bytes().await;
-            into_worker(GatewayError::Internal(format!("configuration error: {message}")).into_response(), None)
+            let error = GatewayError::Internal(format!("configuration error: {message}"));
+            into_worker(Door::for_path(&req.path()).error_response(&error), None)
         }
     }
 }
@@ -128,19 +130,21 @@ async fn build(env: &Env, text: &str, source: &str) -> Result<Serving, String> {
 }
 
 async fn serve(gateway: &Gateway, mut req: Request) -> http::Response<ResponseBody> {
+    let path = req.path();
+    let refuse = |error: GatewayError| gateway.error_response(&path, &error);
     let limit = gateway.max_body_bytes();
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return GatewayError::PayloadTooLarge { limit }.into_response();
+        return refuse(GatewayError::PayloadTooLarge { limit });
     }
     let body = match req.bytes().await {
-        Ok(body) if body.len() > limit => return GatewayError::PayloadTooLarge { limit }.into_response(),
+        Ok(body) if body.len() > limit => return refuse(GatewayError::PayloadTooLarge { limit }),
         Ok(body) => Bytes::from(body),
-        Err(e) => return GatewayError::BadRequest(format!("could not read the request body: {e}")).into_response(),
+        Err(e) => return refuse(GatewayError::BadRequest(format!("could not read the request body: {e}"))),
     };
     let url = match req.url() {
         Ok(url) => url,
-        Err(e) => return GatewayError::BadRequest(format!("bad request URL: {e}")).into_response(),
+        Err(e) => return refuse(GatewayError::BadRequest(format!("bad request URL: {e}"))),
     };
     let target = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
@@ -152,7 +156,7 @@ async fn serve(gateway: &Gateway, mut req: Request) -> http::Response<ResponseBo
     }
     let mut request = match builder.body(body) {
         Ok(request) => request,
-        Err(e) => return GatewayError::BadRequest(format!("unreadable request: {e}")).into_response(),
+        Err(e) => return refuse(GatewayError::BadRequest(format!("unreadable request: {e}"))),
     };
     if let Some(ip) = req.headers().get("cf-connecting-ip").ok().flatten().and_then(|ip| ip.parse().ok()) {
         request.extensions_mut().insert(ClientAddr(ip));

@@ -67,7 +67,7 @@ async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
             } else {
                 GatewayError::BadRequest(format!("could not read the request body: {e}"))
             };
-            return into_axum(error.into_response());
+            return into_axum(gateway.error_response(parts.uri.path(), &error));
         }
     };
     let response = gateway.handle(::http::Request::from_parts(parts, bytes)).await;

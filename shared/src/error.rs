@@ -1,14 +1,10 @@
-//! Every error a client can see, and the one place that renders them as OpenAI-shaped JSON.
+//! Every error a client can see, typed by whose fault it is. Each door renders them in its own
+//! API's shape (`doors::*::error`); this module only says what went wrong.
 //!
 //! Invariant: no message built here contains a client key, an upstream key or a service-account
 //! secret. Upstream text is scrubbed of the provider's keys before it is stored in an `Attempt`.
 
-use bytes::Bytes;
-use http::{header, HeaderValue, StatusCode};
-use serde_json::{json, Value};
-
-use crate::gateway::ResponseBody;
-use crate::stream::StreamError;
+use http::StatusCode;
 
 /// One upstream attempt that did not succeed, as reported to the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,69 +66,37 @@ impl GatewayError {
         }
     }
 
-    fn kind(&self) -> (&'static str, &'static str) {
+    /// A stable machine-readable code (OpenAI's `code`; other shapes carry it as extra detail).
+    pub fn code(&self) -> &'static str {
         match self {
-            Self::MissingKey => ("authentication_error", "missing_api_key"),
-            Self::InvalidKey => ("authentication_error", "invalid_api_key"),
-            Self::ModelForbidden(_) => ("permission_error", "model_not_allowed"),
-            Self::AdminOnly => ("permission_error", "admin_only"),
-            Self::ModelNotFound(_) => ("invalid_request_error", "model_not_found"),
-            Self::RouteNotFound { .. } => ("invalid_request_error", "unknown_url"),
-            Self::MethodNotAllowed(..) => ("invalid_request_error", "method_not_allowed"),
-            Self::BadRequest(_) => ("invalid_request_error", "invalid_request"),
-            Self::Flagged { .. } => ("invalid_request_error", "content_flagged"),
-            Self::StatsDisabled => ("server_error", "statistics_disabled"),
-            Self::PayloadTooLarge { .. } => ("invalid_request_error", "request_too_large"),
-            Self::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded"),
+            Self::MissingKey => "missing_api_key",
+            Self::InvalidKey => "invalid_api_key",
+            Self::ModelForbidden(_) => "model_not_allowed",
+            Self::AdminOnly => "admin_only",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::RouteNotFound { .. } => "unknown_url",
+            Self::MethodNotAllowed(..) => "method_not_allowed",
+            Self::BadRequest(_) => "invalid_request",
+            Self::Flagged { .. } => "content_flagged",
+            Self::StatsDisabled => "statistics_disabled",
+            Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Upstream { status, .. } => match status.as_u16() {
-                429 => ("rate_limit_error", "upstream_rate_limited"),
-                504 => ("upstream_error", "upstream_timeout"),
-                _ => ("upstream_error", "upstream_failed"),
+                429 => "upstream_rate_limited",
+                504 => "upstream_timeout",
+                _ => "upstream_failed",
             },
-            Self::Internal(_) => ("server_error", "internal_error"),
+            Self::Internal(_) => "internal_error",
         }
     }
 
-    /// The OpenAI error object: `{"error":{"message","type","param","code"}}`.
-    pub fn body(&self) -> Value {
-        let (kind, code) = self.kind();
-        let mut error = json!({ "message": self.to_string(), "type": kind, "param": null, "code": code });
-        if let Self::Upstream { attempts, .. } = self {
-            error["attempts"] = attempts
-                .iter()
-                .map(|a| json!({ "channel": a.channel, "key": a.key_number, "status": a.status, "reason": a.reason }))
-                .collect();
+    /// The `Retry-After` seconds this error asks the client to wait, if any.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
         }
-        json!({ "error": error })
     }
-
-    /// The complete HTTP response.
-    pub fn into_response(self) -> http::Response<ResponseBody> {
-        let status = self.status();
-        let body = Bytes::from(self.body().to_string());
-        let mut response = json_response(status, body);
-        if let Self::RateLimited { retry_after_secs, .. } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-        }
-        response
-    }
-}
-
-/// A JSON response with the given status.
-pub fn json_response(status: StatusCode, body: Bytes) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(ResponseBody::Full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-/// The SSE event that ends a stream which broke after it started. Clients see an error, never a
-/// silent truncation; no `[DONE]` follows it.
-pub fn stream_error_frame(error: &StreamError) -> Bytes {
-    let body = json!({
-        "error": { "message": error.to_string(), "type": "upstream_error", "param": null, "code": error.code() }
-    });
-    crate::sse::encode_data(body.to_string().as_bytes())
 }
 
 /// Removes every occurrence of the given secrets from upstream-provided text.
@@ -149,19 +113,6 @@ pub fn scrub<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_render_in_openai_shape() {
-        let e = GatewayError::ModelNotFound("gpt-9".into());
-        assert_eq!(e.status(), 404);
-        assert_eq!(
-            e.body(),
-            json!({"error":{"message":"model `gpt-9` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}})
-        );
-        let limited = GatewayError::RateLimited { model: "m".into(), retry_after_secs: 7 }.into_response();
-        assert_eq!(limited.status(), 429);
-        assert_eq!(limited.headers()[header::RETRY_AFTER], "7");
-    }
 
     #[test]
     fn scrub_removes_keys() {

@@ -14,7 +14,9 @@
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
 pub mod adapters;
+pub mod body;
 pub mod config;
+pub mod doors;
 pub mod error;
 pub mod gateway;
 pub mod platform;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::openai::{self, build_request_to, strip_content_filters};
 use super::raw::RawObject;
-use super::ResponseCtx;
+use super::{Built, ResponseCtx};
 use crate::config::{Provider, Secret};
 use crate::usage::Usage;
 
@@ -47,7 +47,7 @@ pub fn build_request(
     body: &RawObject,
     upstream_model: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let auth = key.map(|k| ("api-key", k.expose().to_owned()));
     build_request_to(provider, chat_url(&provider.base_url, upstream_model), auth, body, upstream_model, stream)
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::raw::RawObject;
-use super::{bearer, post_json, read_messages, usage_json, ChunkWriter, ResponseCtx};
+use super::{bearer, post_json, read_messages, usage_json, AdapterError, Built, ChunkWriter, ResponseCtx};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::Content;
 use crate::sse::SseEvent;
@@ -33,8 +33,8 @@ pub fn build_request(
     body: &RawObject,
     upstream_model: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
-    let account = provider.account_id.as_deref().ok_or("no cf_account_id configured")?;
+) -> Built {
+    let account = provider.account_id.as_deref().ok_or_else(|| AdapterError::config("no cf_account_id configured"))?;
     let messages: Vec<Value> = read_messages(body)?
         .iter()
         .map(|m| {
@@ -52,7 +52,10 @@ pub fn build_request(
         ["max_tokens", "temperature", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty", "tools"]
     {
         if let Some(v) = body.present(field) {
-            payload.insert(field.into(), serde_json::from_str(v.get()).map_err(|e| e.to_string())?);
+            payload.insert(
+                field.into(),
+                serde_json::from_str(v.get()).map_err(|e| AdapterError::request(format!("`{field}`: {e}")))?,
+            );
         }
     }
     if stream {

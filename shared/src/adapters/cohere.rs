@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::raw::RawObject;
-use super::{bearer, post_json, read_messages, usage_json, ChunkWriter, ResponseCtx};
+use super::{bearer, post_json, read_messages, usage_json, AdapterError, Built, ChunkWriter, ResponseCtx};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{Content, Stop};
 use crate::sse::SseEvent;
@@ -55,7 +55,7 @@ pub fn build_request(
     body: &RawObject,
     upstream_model: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let messages = read_messages(body)?;
     let raw_messages: Vec<Value> = body.field("messages").unwrap_or_default();
     let messages: Vec<Value> = messages
@@ -93,7 +93,10 @@ pub fn build_request(
         ("tools", "tools"),
     ] {
         if let Some(v) = body.present(from) {
-            payload.insert(to.into(), serde_json::from_str(v.get()).map_err(|e| e.to_string())?);
+            payload.insert(
+                to.into(),
+                serde_json::from_str(v.get()).map_err(|e| AdapterError::request(format!("`{from}`: {e}")))?,
+            );
         }
     }
     if let Some(stop) = body.field::<Stop>("stop") {

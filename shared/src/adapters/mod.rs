@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod azure;
 pub mod cloudflare;
 pub mod cohere;
+mod error;
 pub mod gemini;
 pub mod images;
 pub mod multipart;
@@ -22,6 +23,8 @@ use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 use raw::RawObject;
+
+pub use error::{AdapterError, Built};
 
 /// The OpenAI endpoints the gateway routes. Chat is translated for every dialect; the others are
 /// JSON passthrough to OpenAI-format upstreams.
@@ -89,7 +92,7 @@ pub fn embeds_token_ids(dialect: Dialect) -> bool {
 }
 
 /// The URL of a non-chat endpoint: beside the provider's chat URL.
-fn endpoint_url(provider: &Provider, upstream_model: &str, endpoint: Endpoint) -> Result<String, String> {
+fn endpoint_url(provider: &Provider, upstream_model: &str, endpoint: Endpoint) -> Result<String, AdapterError> {
     match provider.dialect {
         Dialect::OpenAi | Dialect::OpenRouter => {
             Ok(openai::chat_url(&provider.base_url).replace("/chat/completions", endpoint.path()))
@@ -97,7 +100,7 @@ fn endpoint_url(provider: &Provider, upstream_model: &str, endpoint: Endpoint) -
         Dialect::Azure => {
             Ok(azure::chat_url(&provider.base_url, upstream_model).replace("/chat/completions", endpoint.path()))
         }
-        other => Err(format!("the {} engine does not serve {}", other.name(), endpoint.path())),
+        other => Err(AdapterError::config(format!("the {} engine does not serve {}", other.name(), endpoint.path()))),
     }
 }
 
@@ -117,7 +120,7 @@ pub fn build_multipart_request(
     upstream_model: &str,
     endpoint: Endpoint,
     boundary: &str,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let url = endpoint_url(provider, upstream_model, endpoint)?;
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
@@ -125,10 +128,11 @@ pub fn build_multipart_request(
         .header(http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
     if let Some((name, value)) = endpoint_auth(provider, key) {
         let value = HeaderValue::try_from(value)
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+            .map_err(|_| AdapterError::config("the upstream key contains characters not allowed in a header"))?;
         builder = builder.header(name, value);
     }
-    let mut request = builder.body(form.encode(upstream_model, boundary)).map_err(|e| e.to_string())?;
+    let mut request =
+        builder.body(form.encode(upstream_model, boundary)).map_err(|e| AdapterError::config(e.to_string()))?;
     for (name, value) in &provider.headers {
         request.headers_mut().insert(name.clone(), value.clone());
     }
@@ -143,7 +147,7 @@ pub fn build_passthrough_request(
     body: &RawObject,
     upstream_model: &str,
     endpoint: Endpoint,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     if provider.dialect == Dialect::Gemini && endpoint == Endpoint::Embeddings {
         return gemini::embeddings::build_request(provider, key, body, upstream_model);
     }
@@ -152,7 +156,11 @@ pub fn build_passthrough_request(
 }
 
 /// A non-chat reply: passed through with `model` reported as the client's alias.
-pub fn parse_passthrough(dialect: Dialect, body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), String> {
+pub fn parse_passthrough(dialect: Dialect, body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), AdapterError> {
+    read_passthrough(dialect, body, alias).map_err(AdapterError::Upstream)
+}
+
+fn read_passthrough(dialect: Dialect, body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), String> {
     if dialect == Dialect::Gemini {
         // Gemini serves only embeddings among the non-chat endpoints.
         return gemini::embeddings::parse_response(body, alias);
@@ -248,18 +256,18 @@ pub(crate) fn post_json(
     url: String,
     auth: Option<(&str, String)>,
     payload: &serde_json::Value,
-) -> Result<http::Request<Bytes>, String> {
-    let bytes = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+) -> Built {
+    let bytes = serde_json::to_vec(payload).map_err(|e| AdapterError::config(e.to_string()))?;
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
         .uri(url)
         .header(http::header::CONTENT_TYPE, "application/json");
     if let Some((name, value)) = auth {
         let value = HeaderValue::try_from(value)
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+            .map_err(|_| AdapterError::config("the upstream key contains characters not allowed in a header"))?;
         builder = builder.header(name, value);
     }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
+    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| AdapterError::config(e.to_string()))?;
     for (name, value) in &provider.headers {
         request.headers_mut().insert(name.clone(), value.clone());
     }
@@ -277,11 +285,11 @@ pub(crate) fn key_header(name: &'static str, key: Option<&Secret>) -> Option<(&'
 }
 
 /// The client's `messages`, typed, for adapters that translate them.
-pub(crate) fn read_messages(body: &RawObject) -> Result<Vec<crate::schema::openai::Message>, String> {
+pub(crate) fn read_messages(body: &RawObject) -> Result<Vec<crate::schema::openai::Message>, AdapterError> {
     body.get("messages")
         .map(|m| serde_json::from_str(m.get()))
         .transpose()
-        .map_err(|e| format!("`messages` could not be read: {e}"))
+        .map_err(|e| AdapterError::request(format!("`messages` could not be read: {e}")))
         .map(Option::unwrap_or_default)
 }
 
@@ -296,7 +304,7 @@ pub fn build_request(
     alias: &str,
     stream: bool,
     region: Option<&str>,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     match provider.dialect {
         Dialect::Vertex => {
             vertex::build_request(provider, key, body, upstream_model, alias, stream, region.unwrap_or("global"))
@@ -316,8 +324,8 @@ pub fn parse_response(
     upstream_model: &str,
     body: &[u8],
     ctx: &ResponseCtx,
-) -> Result<(Bytes, Option<Usage>), String> {
-    match dialect {
+) -> Result<(Bytes, Option<Usage>), AdapterError> {
+    let parsed = match dialect {
         Dialect::Vertex if vertex::is_claude(upstream_model) => anthropic::parse_response(body, ctx),
         Dialect::Vertex => gemini::parse_response(body, ctx),
         Dialect::OpenAi | Dialect::OpenRouter => openai::parse_response(body, &ctx.alias),
@@ -326,7 +334,8 @@ pub fn parse_response(
         Dialect::Azure => azure::parse_response(body, ctx),
         Dialect::Cloudflare => cloudflare::parse_response(body, ctx),
         Dialect::Cohere => cohere::parse_response(body, ctx),
-    }
+    };
+    parsed.map_err(AdapterError::Upstream)
 }
 
 /// The stream translator for a dialect (and, on Vertex, the model's publisher).

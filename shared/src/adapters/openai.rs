@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::raw::RawObject;
+use super::{AdapterError, Built};
 
 use crate::config::{Provider, Secret};
 use crate::sse::SseEvent;
@@ -53,7 +54,7 @@ pub fn build_request(
     body: &RawObject,
     upstream_model: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let auth = key.map(|k| (AUTHORIZATION.as_str(), format!("Bearer {}", k.expose())));
     build_request_to(provider, chat_url(&provider.base_url), auth, body, upstream_model, stream)
 }
@@ -78,20 +79,20 @@ pub(crate) fn build_request_to(
     body: &RawObject,
     upstream_model: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let skip = rejected_fields(&provider.base_url);
-    let bytes =
-        serde_json::to_vec(&UpstreamBody { body, model: upstream_model, stream, skip }).map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec(&UpstreamBody { body, model: upstream_model, stream, skip })
+        .map_err(|e| AdapterError::config(e.to_string()))?;
     let mut builder = http::Request::builder().method(Method::POST).uri(url).header(CONTENT_TYPE, "application/json");
     if let Some((name, value)) = auth.filter(|(_, v)| !v.is_empty() && v != "Bearer ") {
         let value = HeaderValue::try_from(value)
-            .map_err(|_| "the upstream key contains characters not allowed in a header".to_owned())?;
+            .map_err(|_| AdapterError::config("the upstream key contains characters not allowed in a header"))?;
         builder = builder.header(name, value);
     }
     if stream {
         builder = builder.header(http::header::ACCEPT, "text/event-stream");
     }
-    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| e.to_string())?;
+    let mut request = builder.body(Bytes::from(bytes)).map_err(|e| AdapterError::config(e.to_string()))?;
     for (name, value) in &provider.headers {
         request.headers_mut().insert(name.clone(), value.clone());
     }

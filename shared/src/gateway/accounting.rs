@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName};
 
 use super::Inner;
+use crate::doors::Door;
 use crate::error::{Attempt, GatewayError};
 use crate::platform::{BoxFnOnce, UnixMillis};
 use crate::stats::{AttemptRecord, Channel, RequestRecord};
@@ -23,6 +24,8 @@ pub struct ClientAddr(pub IpAddr);
 #[derive(Clone, Debug)]
 pub(super) struct Ledger {
     pub started: UnixMillis,
+    /// The API the client speaks; its errors are rendered in that API's shape.
+    pub door: Door,
     pub endpoint: &'static str,
     pub client: usize,
     pub client_ip: Option<IpAddr>,
@@ -41,6 +44,7 @@ pub(super) struct Served<'a> {
 impl Ledger {
     pub fn new(
         inner: &Inner,
+        door: Door,
         endpoint: &'static str,
         client: usize,
         headers: &HeaderMap,
@@ -48,7 +52,7 @@ impl Ledger {
     ) -> Self {
         // Only statistics use the address: without them, nothing is read or allocated for it.
         let client_ip = inner.platform.stats.as_ref().and_then(|_| client_ip(headers, peer));
-        Self { started: inner.platform.runtime.now(), endpoint, client, client_ip }
+        Self { started: inner.platform.runtime.now(), door, endpoint, client, client_ip }
     }
 
     fn record(&self, inner: &Inner, model: &str) -> RequestRecord {

@@ -7,7 +7,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{Inner, ResponseBody};
-use crate::error::{json_response, GatewayError};
+use crate::body::json_response;
+use crate::error::GatewayError;
 use crate::platform::{StatsStore, UnixMillis};
 use crate::stats::key_fingerprint;
 use crate::stats::sql::{self, Filter, GroupBy, SqlValue};

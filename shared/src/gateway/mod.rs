@@ -5,12 +5,16 @@
 
 mod accounting;
 mod admin;
+mod attempts;
 mod auth;
-mod chat;
 mod discovery;
 mod images;
+mod keys;
 mod models;
 mod moderation;
+mod reply;
+mod request;
+mod route;
 #[cfg(test)]
 mod tests;
 mod vertex;
@@ -22,36 +26,22 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 
 use crate::adapters::Endpoint;
+use crate::body::json_response;
 use crate::config::Config;
-use crate::error::{json_response, GatewayError};
-use crate::platform::{BoxStream, ByteStream, Platform};
+use crate::doors::Door;
+use crate::error::GatewayError;
+use crate::platform::Platform;
 use crate::scheduler::Catalog;
 use accounting::Ledger;
+use request::ClientRequest;
+
+pub use crate::body::ResponseBody;
 
 pub use accounting::ClientAddr;
 pub use auth::authenticate;
 
 /// Largest request body the gateway reads (LLM requests with inline images can be large).
 pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-/// A response body: whole, or streamed chunk by chunk as the upstream produces it.
-pub enum ResponseBody {
-    Full(Bytes),
-    Stream(BoxStream<'static, Bytes>),
-    /// Upstream bytes relayed as they come (audio). An upstream failure mid-way is an error item:
-    /// the host must abort the response so the client sees a broken transfer, not a clean end.
-    Relay(ByteStream),
-}
-
-impl std::fmt::Debug for ResponseBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Full(b) => write!(f, "Full({} bytes)", b.len()),
-            Self::Stream(_) => f.write_str("Stream"),
-            Self::Relay(_) => f.write_str("Relay"),
-        }
-    }
-}
 
 /// The gateway: configuration, model catalog and the host's ports.
 #[derive(Clone)]
@@ -136,6 +126,12 @@ impl Gateway {
         warnings
     }
 
+    /// `error` rendered as the API of `path` answers errors; for hosts that refuse a request
+    /// before the core sees it (a body over the limit, an unreadable URL).
+    pub fn error_response(&self, path: &str, error: &GatewayError) -> http::Response<ResponseBody> {
+        Door::for_path(path).error_response(error)
+    }
+
     /// Serves one request.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
         let inner = &*self.inner;
@@ -153,11 +149,18 @@ impl Gateway {
                 } else {
                     match authenticate(&inner.config, &parts.headers) {
                         Ok(client) => {
-                            let ledger =
-                                Ledger::new(inner, endpoint.v1_path(), client, &parts.headers, parts.extensions.get());
+                            let ledger = Ledger::new(
+                                inner,
+                                Door::Chat,
+                                endpoint.v1_path(),
+                                client,
+                                &parts.headers,
+                                parts.extensions.get(),
+                            );
                             let content_type =
                                 parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-                            Ok(chat::serve(inner, ledger, content_type, body, endpoint).await)
+                            let request = ClientRequest::read(inner, endpoint, content_type, body).await;
+                            Ok(route::serve(inner, ledger, request).await)
                         }
                         Err(e) => Err(e),
                     }
@@ -182,6 +185,6 @@ impl Gateway {
             }
             _ => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
         };
-        result.unwrap_or_else(GatewayError::into_response)
+        result.unwrap_or_else(|error| Door::for_path(path).error_response(&error))
     }
 }

@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::{Inner, ResponseBody};
-use crate::error::json_response;
+use crate::body::json_response;
 
 /// Fixed creation time reported for every model (clients only display it).
 const CREATED: u64 = 1_720_524_448;

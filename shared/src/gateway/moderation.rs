@@ -7,7 +7,8 @@
 use serde_json::{json, Value};
 
 use super::accounting::Ledger;
-use super::chat::{self, ChatRequest};
+use super::request::ClientRequest;
+use super::route;
 use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
 use crate::adapters::Endpoint;
@@ -22,7 +23,7 @@ pub(super) async fn check(
     inner: &Inner,
     ledger: &Ledger,
     key: &ClientKey,
-    request: &ChatRequest,
+    request: &ClientRequest,
 ) -> Result<(), GatewayError> {
     let Some(text) = last_user_text(&request.body) else {
         return Ok(());
@@ -35,9 +36,10 @@ pub(super) async fn check(
         )));
     };
     let body = json!({ "model": model, "input": text }).to_string();
-    let check = ChatRequest::new(Endpoint::Moderations, RawObject::parse(body.as_bytes()).map_err(internal)?, model);
+    let body = RawObject::parse(body.as_bytes()).map_err(internal)?;
+    let check = ClientRequest::internal(Endpoint::Moderations, body, model);
     let check_ledger = Ledger { endpoint: Endpoint::Moderations.v1_path(), ..ledger.clone() };
-    let response = chat::route(inner, &check_ledger, key, &check).await.map_err(|e| match e {
+    let response = route::route(inner, &check_ledger, key, &check).await.map_err(|e| match e {
         GatewayError::Upstream { status, message, attempts } => {
             GatewayError::Upstream { status, message: format!("the moderation check failed: {message}"), attempts }
         }

@@ -1,12 +1,13 @@
-//! Streaming replies: one generic driver, and one translator per upstream dialect.
+//! Streaming replies: one generic driver between an upstream translator and a door's encoder.
 //!
 //! ```text
-//! upstream bytes ─► SseDecoder ─► translator.on_event ─► data: frames ─► client
-//!                                  translator.finish at EOF, then data: [DONE]
+//! upstream bytes ─► SseDecoder ─► translator.on_event ─► encoder.encode ─► frames ─► client
+//!                                 translator.finish at EOF ─► encoder.end (e.g. data: [DONE])
 //! ```
-//! The driver owns the policy every dialect shares: idle timeouts, `[DONE]` only after a clean
-//! end, and an error event (never a fake `[DONE]`) when the upstream breaks, stalls or stops
-//! early. Translators are plain state machines fed one event at a time; they do no I/O.
+//! The driver owns the policy every dialect and door shares: idle timeouts, the end marker only
+//! after a clean end, and the door's error frame (never a fake end) when the upstream breaks,
+//! stalls or stops early. Translators (upstream side) and encoders (client side) are plain
+//! state machines fed one item at a time; they do no I/O.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use futures_util::future::{select, Either};
 use futures_util::{FutureExt, StreamExt};
 
 use crate::platform::{BoxFnOnce, BoxStream, ByteStream, MaybeSend, Runtime};
-use crate::sse::{encode_data, SseDecoder, SseEvent, DONE};
+use crate::sse::{SseDecoder, SseEvent};
 use crate::usage::Usage;
 
 /// Whether the translator expects more events.
@@ -66,6 +67,16 @@ pub trait StreamTranslator: MaybeSend + 'static {
     fn usage(&self) -> Option<Usage>;
 }
 
+/// A door's writer of client frames: the counterpart of a `StreamTranslator`.
+pub trait FrameEncoder: MaybeSend + 'static {
+    /// Turns one translator payload into zero or more complete client frames.
+    fn encode(&mut self, payload: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), StreamError>;
+    /// The upstream finished cleanly: whatever closes the stream for this client.
+    fn end(&mut self, out: &mut VecDeque<Bytes>);
+    /// The stream broke after it started: the client's error frame(s). Nothing follows them.
+    fn fail(&mut self, error: &StreamError, out: &mut VecDeque<Bytes>);
+}
+
 /// Returns `Pending` once (after asking to be polled again), letting other ready tasks run.
 #[derive(Default)]
 struct YieldOnce {
@@ -107,11 +118,12 @@ enum Phase {
     Failed,
 }
 
-/// Drives one upstream stream through a translator.
-pub struct Driver<T: StreamTranslator> {
+/// Drives one upstream stream through a translator and a door's encoder.
+pub struct Driver<T: StreamTranslator, E: FrameEncoder> {
     upstream: ByteStream,
     decoder: SseDecoder,
     translator: T,
+    encoder: E,
     runtime: Arc<dyn Runtime>,
     idle_timeout: Duration,
     queue: VecDeque<Bytes>,
@@ -122,12 +134,19 @@ pub struct Driver<T: StreamTranslator> {
     on_end: Option<BoxFnOnce<StreamReport>>,
 }
 
-impl<T: StreamTranslator> Driver<T> {
-    pub fn new(upstream: ByteStream, translator: T, runtime: Arc<dyn Runtime>, idle_timeout: Duration) -> Self {
+impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
+    pub fn new(
+        upstream: ByteStream,
+        translator: T,
+        encoder: E,
+        runtime: Arc<dyn Runtime>,
+        idle_timeout: Duration,
+    ) -> Self {
         Self {
             upstream,
             decoder: SseDecoder::new(),
             translator,
+            encoder,
             runtime,
             idle_timeout,
             queue: VecDeque::new(),
@@ -162,7 +181,8 @@ impl<T: StreamTranslator> Driver<T> {
         self.translator.usage()
     }
 
-    /// The client-facing byte stream: frames as they are produced, then `[DONE]` or an error event.
+    /// The client-facing byte stream: frames as they are produced, then the door's end marker or
+    /// its error frame.
     pub fn into_stream(self) -> BoxStream<'static, Bytes> {
         crate::platform::boxed_stream(futures_util::stream::unfold(self, |mut driver| async move {
             driver.next_frame().await.map(|frame| (frame, driver))
@@ -186,7 +206,7 @@ impl<T: StreamTranslator> Driver<T> {
                 return None;
             }
             if let Err(error) = self.pull().await {
-                self.queue.push_back(crate::error::stream_error_frame(&error));
+                self.encoder.fail(&error, &mut self.queue);
                 self.failure = Some(error);
                 self.phase = Phase::Failed;
             }
@@ -255,9 +275,15 @@ impl<T: StreamTranslator> Driver<T> {
             if self.phase != Phase::Open {
                 break;
             }
-            let flow = self.translator.on_event(&event, &mut self.payloads)?;
+            let flow = match self.translator.on_event(&event, &mut self.payloads) {
+                Ok(flow) => flow,
+                Err(error) => {
+                    self.payloads.clear();
+                    return Err(error);
+                }
+            };
             for payload in self.payloads.drain(..) {
-                self.queue.push_back(encode_data(&payload));
+                self.encoder.encode(payload, &mut self.queue)?;
             }
             if flow == Flow::Done {
                 self.complete();
@@ -267,7 +293,7 @@ impl<T: StreamTranslator> Driver<T> {
     }
 
     fn complete(&mut self) {
-        self.queue.push_back(Bytes::from_static(DONE));
+        self.encoder.end(&mut self.queue);
         self.phase = Phase::Done;
     }
 
@@ -283,7 +309,7 @@ impl<T: StreamTranslator> Driver<T> {
     }
 }
 
-impl<T: StreamTranslator> Drop for Driver<T> {
+impl<T: StreamTranslator, E: FrameEncoder> Drop for Driver<T, E> {
     fn drop(&mut self) {
         if self.phase == Phase::Done && !self.queue.is_empty() {
             // Dropped before the last frames went out: the client left.

@@ -11,13 +11,12 @@
 //!   number: `…-think-16000`); an explicit `thinking` object is passed through.
 //! * Fields Anthropic does not accept are not sent (it rejects unknown fields).
 
-use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::{json, Map, Value};
 
 use super::{messages_url, API_VERSION};
 use crate::adapters::raw::RawObject;
-use crate::adapters::{key_header, post_json, read_messages};
+use crate::adapters::{key_header, post_json, read_messages, AdapterError, Built};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{parse_data_url, Content, Message, Part, Stop, Tool};
 
@@ -31,7 +30,7 @@ pub fn build_request(
     upstream_model: &str,
     alias: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let payload = payload(body, upstream_model, alias, stream)?;
     let mut request = post_json(provider, messages_url(&provider.base_url), key_header("x-api-key", key), &payload)?;
     request.headers_mut().insert("anthropic-version", HeaderValue::from_static(API_VERSION));
@@ -39,7 +38,12 @@ pub fn build_request(
 }
 
 /// The Anthropic JSON body (public to the crate for golden tests).
-pub(crate) fn payload(body: &RawObject, upstream_model: &str, alias: &str, stream: bool) -> Result<Value, String> {
+pub(crate) fn payload(
+    body: &RawObject,
+    upstream_model: &str,
+    alias: &str,
+    stream: bool,
+) -> Result<Value, AdapterError> {
     let messages = read_messages(body)?;
     let mut out = Map::new();
     out.insert("model".into(), json!(upstream_model));
@@ -58,7 +62,10 @@ pub(crate) fn payload(body: &RawObject, upstream_model: &str, alias: &str, strea
     }
     for field in ["temperature", "top_p", "top_k"] {
         if let Some(v) = body.present(field) {
-            out.insert(field.into(), serde_json::from_str(v.get()).map_err(|e| e.to_string())?);
+            out.insert(
+                field.into(),
+                serde_json::from_str(v.get()).map_err(|e| AdapterError::request(format!("`{field}`: {e}")))?,
+            );
         }
     }
     if let Some(user) = body.field::<String>("user") {
@@ -112,7 +119,7 @@ pub(crate) fn payload(body: &RawObject, upstream_model: &str, alias: &str, strea
     Ok(Value::Object(out))
 }
 
-fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), String> {
+fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), AdapterError> {
     let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
     for message in messages {
@@ -143,14 +150,14 @@ fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), String
     Ok((system.join("\n\n"), turns))
 }
 
-fn assistant_blocks(message: &Message) -> Result<Vec<Value>, String> {
+fn assistant_blocks(message: &Message) -> Result<Vec<Value>, AdapterError> {
     let mut blocks = content_blocks(message.content.as_ref());
     for call in message.tool_calls.iter().flatten() {
         let input: Value = if call.function.arguments.trim().is_empty() {
             json!({})
         } else {
             serde_json::from_str(&call.function.arguments)
-                .map_err(|_| format!("the arguments of tool call `{}` are not JSON", call.id))?
+                .map_err(|_| AdapterError::request(format!("the arguments of tool call `{}` are not JSON", call.id)))?
         };
         blocks.push(json!({ "type": "tool_use", "id": call.id, "name": call.function.name, "input": input }));
     }

@@ -6,26 +6,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::adapters::raw::RawObject;
-use crate::adapters::{key_header, post_json};
+use crate::adapters::{key_header, post_json, AdapterError, Built};
 use crate::config::{Provider, Secret};
 use crate::usage::Usage;
 
-pub fn build_request(
-    provider: &Provider,
-    key: Option<&Secret>,
-    body: &RawObject,
-    upstream_model: &str,
-) -> Result<http::Request<Bytes>, String> {
+pub fn build_request(provider: &Provider, key: Option<&Secret>, body: &RawObject, upstream_model: &str) -> Built {
     let inputs: Vec<String> = match body.field::<Value>("input") {
         Some(Value::String(text)) => vec![text],
         Some(Value::Array(items)) if !items.is_empty() => items
             .into_iter()
             .map(|item| match item {
                 Value::String(text) => Ok(text),
-                _ => Err("Gemini embeddings take text inputs only (no token arrays)".to_owned()),
+                _ => Err(AdapterError::request("Gemini embeddings take text inputs only (no token arrays)")),
             })
             .collect::<Result<_, _>>()?,
-        _ => return Err("`input` must be a string or a non-empty list of strings".into()),
+        _ => return Err(AdapterError::request("`input` must be a string or a non-empty list of strings")),
     };
     let dimensions = body.field::<u64>("dimensions");
     let model = format!("models/{upstream_model}");

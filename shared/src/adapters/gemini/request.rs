@@ -11,12 +11,11 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::{model_url, SIGNATURE_MARK};
 use crate::adapters::raw::RawObject;
-use crate::adapters::{key_header, post_json, read_messages};
+use crate::adapters::{key_header, post_json, read_messages, AdapterError, Built};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{parse_data_url, Content, Message, Part, Stop, Tool};
 
@@ -28,7 +27,7 @@ pub fn build_request(
     upstream_model: &str,
     alias: &str,
     stream: bool,
-) -> Result<http::Request<Bytes>, String> {
+) -> Built {
     let payload = payload(body, alias)?;
     post_json(
         provider,
@@ -38,7 +37,7 @@ pub fn build_request(
     )
 }
 
-pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, String> {
+pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, AdapterError> {
     let messages = read_messages(body)?;
     let mut out = Map::new();
     let (system, contents) = convert_messages(&messages)?;
@@ -50,7 +49,10 @@ pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, String> {
     let mut generation = Map::new();
     for (from, to) in [("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("seed", "seed")] {
         if let Some(v) = body.present(from) {
-            generation.insert(to.into(), serde_json::from_str(v.get()).map_err(|e| e.to_string())?);
+            generation.insert(
+                to.into(),
+                serde_json::from_str(v.get()).map_err(|e| AdapterError::request(format!("`{from}`: {e}")))?,
+            );
         }
     }
     if let Some(max) = body.field::<u64>("max_completion_tokens").or_else(|| body.field::<u64>("max_tokens")) {
@@ -122,7 +124,7 @@ pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
-fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), String> {
+fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), AdapterError> {
     let mut system = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
     let mut contents: Vec<(String, Vec<Value>)> = Vec::new();
@@ -141,8 +143,9 @@ fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), String
                     let args: Value = if call.function.arguments.trim().is_empty() {
                         json!({})
                     } else {
-                        serde_json::from_str(&call.function.arguments)
-                            .map_err(|_| format!("the arguments of tool call `{}` are not JSON", call.id))?
+                        serde_json::from_str(&call.function.arguments).map_err(|_| {
+                            AdapterError::request(format!("the arguments of tool call `{}` are not JSON", call.id))
+                        })?
                     };
                     let mut part = json!({ "functionCall": { "name": call.function.name, "args": args } });
                     if let Some((_, signature)) = call.id.split_once(SIGNATURE_MARK) {

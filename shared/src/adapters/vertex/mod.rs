@@ -10,11 +10,10 @@
 
 pub mod auth;
 
-use bytes::Bytes;
 use serde_json::json;
 
 use super::raw::RawObject;
-use super::{bearer, post_json};
+use super::{bearer, post_json, AdapterError, Built};
 use crate::config::{Provider, Secret, VertexAccount};
 
 /// Claude models are served by the `anthropic` publisher.
@@ -53,8 +52,9 @@ pub fn build_request(
     alias: &str,
     stream: bool,
     region: &str,
-) -> Result<http::Request<Bytes>, String> {
-    let account = provider.vertex.as_ref().ok_or("no Vertex service account configured")?;
+) -> Built {
+    let account =
+        provider.vertex.as_ref().ok_or_else(|| AdapterError::config("no Vertex service account configured"))?;
     let payload = if is_claude(upstream_model) {
         let mut p = super::anthropic::payload(body, upstream_model, alias, stream)?;
         if let Some(o) = p.as_object_mut() {

@@ -1,0 +1,67 @@
+//! A successful attempt and the client's HTTP response made from it: a whole body, a stream of
+//! the door's frames, or relayed bytes.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+
+use super::ResponseBody;
+use crate::adapters::Translator;
+use crate::body::json_response;
+use crate::doors::Encoder;
+use crate::platform::ByteStream;
+use crate::stream::Driver;
+use crate::usage::Usage;
+
+/// The stream driver of every reply: an upstream translator feeding a door's encoder.
+pub(super) type ReplyDriver = Driver<Translator, Encoder>;
+
+/// What an attempt produced.
+pub(super) enum Reply {
+    /// A whole answer; JSON unless the upstream said otherwise (transcriptions as text).
+    Full {
+        body: Bytes,
+        usage: Option<Usage>,
+        content_type: Option<HeaderValue>,
+    },
+    Stream(Box<ReplyDriver>),
+    /// Bytes relayed as they arrive (speech audio), with the upstream's content type.
+    Relay {
+        body: ByteStream,
+        content_type: HeaderValue,
+    },
+}
+
+/// A reply and the upstream key that produced it.
+pub(super) struct Success {
+    pub reply: Reply,
+    /// Which of the provider's keys answered, 1-based (never the key itself).
+    pub key_number: Option<usize>,
+}
+
+impl Success {
+    pub fn into_http(self) -> http::Response<ResponseBody> {
+        match self.reply {
+            Reply::Full { body, content_type, .. } => {
+                let mut response = json_response(StatusCode::OK, body);
+                if let Some(content_type) = content_type {
+                    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                }
+                response
+            }
+            Reply::Relay { body, content_type } => {
+                let mut response = http::Response::new(ResponseBody::Relay(body));
+                response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                response
+            }
+            Reply::Stream(driver) => {
+                let mut response = http::Response::new(ResponseBody::Stream(driver.into_stream()));
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                // Ask reverse proxies (nginx) not to buffer the stream.
+                headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+                response
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! What the client asked for, read once from its body: the model, whether it streams, what the
+//! routing must know (tools, token inputs), and the body itself, kept raw.
+
+use bytes::Bytes;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+use super::Inner;
+use crate::adapters::multipart::Form;
+use crate::adapters::raw::RawObject;
+use crate::adapters::Endpoint;
+use crate::doors::Door;
+use crate::error::GatewayError;
+
+/// One client request, parsed.
+pub(super) struct ClientRequest {
+    pub door: Door,
+    pub endpoint: Endpoint,
+    /// The body as the client sent it, top-level fields kept raw.
+    pub body: RawObject,
+    pub model: String,
+    /// The client's form, for `multipart/form-data` endpoints (transcriptions).
+    pub form: Option<Form>,
+    pub stream: bool,
+    /// The client asked for the usage chunk (`stream_options.include_usage`).
+    pub wants_usage: bool,
+    pub has_tools: bool,
+    /// Embeddings asked for token ids (`[1, 2]`, `[[1, 2]]`) rather than text.
+    pub token_input: bool,
+}
+
+impl ClientRequest {
+    /// A non-streamed request the gateway makes itself (the moderation check).
+    pub fn internal(endpoint: Endpoint, body: RawObject, model: &str) -> Self {
+        Self {
+            door: Door::Chat,
+            endpoint,
+            body,
+            model: model.to_owned(),
+            form: None,
+            stream: false,
+            wants_usage: false,
+            has_tools: false,
+            token_input: false,
+        }
+    }
+
+    /// Reads an OpenAI-door request: a JSON body, or the form of a transcription.
+    pub async fn read(
+        inner: &Inner,
+        endpoint: Endpoint,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<Self, GatewayError> {
+        if endpoint == Endpoint::Transcriptions {
+            read_form(inner, content_type, body).await
+        } else {
+            read_json(&body, endpoint)
+        }
+    }
+}
+
+/// A transcription form: `file` and `model` required, every other field passed on.
+async fn read_form(inner: &Inner, content_type: Option<&str>, body: Bytes) -> Result<ClientRequest, GatewayError> {
+    let limit = inner.config.global.max_audio_bytes;
+    if body.len() > limit {
+        return Err(GatewayError::PayloadTooLarge { limit });
+    }
+    let content_type = content_type.unwrap_or_default();
+    let form = Form::parse(content_type, body).await.map_err(GatewayError::BadRequest)?;
+    if !form.has_file("file") {
+        return Err(GatewayError::BadRequest(
+            "`file` is required (an audio file in a form field called `file`)".into(),
+        ));
+    }
+    let model = match form.text("model") {
+        Some(m) if !m.trim().is_empty() => m.trim().to_owned(),
+        _ => return Err(GatewayError::BadRequest("`model` is required".into())),
+    };
+    let body = RawObject::parse(b"{}").map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let mut request = ClientRequest::internal(Endpoint::Transcriptions, body, &model);
+    request.form = Some(form);
+    Ok(request)
+}
+
+/// A JSON body as a raw object, or the 400 that says why it is not one.
+pub(super) fn json_object(body: &[u8]) -> Result<RawObject, GatewayError> {
+    RawObject::parse(body).map_err(|e| {
+        GatewayError::BadRequest(if e.is_data() {
+            "the request body must be a JSON object".to_owned()
+        } else {
+            format!("the request body is not valid JSON: {e}")
+        })
+    })
+}
+
+/// The body's `model`, required and a non-empty string.
+pub(super) fn required_model(body: &RawObject) -> Result<String, GatewayError> {
+    match body.present("model") {
+        None => Err(GatewayError::BadRequest("`model` is required".into())),
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(m) if !m.is_empty() => Ok(m),
+            _ => Err(GatewayError::BadRequest("`model` must be a non-empty string".into())),
+        },
+    }
+}
+
+fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayError> {
+    let body = json_object(body)?;
+    let model = required_model(&body)?;
+    let chat = endpoint == Endpoint::Chat;
+    if chat && !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
+        return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
+    }
+    // Only chat is streamed; the other endpoints answer one JSON document.
+    let stream = chat && body.field::<bool>("stream").unwrap_or(false);
+    let wants_usage = body
+        .field::<Value>("stream_options")
+        .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+        .unwrap_or(false);
+    let has_tools =
+        chat && ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
+    let token_input =
+        endpoint == Endpoint::Embeddings && body.present("input").is_some_and(|raw| is_token_list(raw.get()));
+    Ok(ClientRequest {
+        door: Door::Chat,
+        endpoint,
+        body,
+        model,
+        form: None,
+        stream,
+        wants_usage,
+        has_tools,
+        token_input,
+    })
+}
+
+/// Whether an embeddings `input` is token ids: a list whose first item is a number or a list.
+/// (OpenAI takes a string, a list of strings, a list of ids or a list of id lists, never mixed;
+/// looking at the raw text spares parsing a large input twice.)
+fn is_token_list(raw_input: &str) -> bool {
+    raw_input
+        .trim_start()
+        .strip_prefix('[')
+        .map(str::trim_start)
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|first| first.is_ascii_digit() || first == '-' || first == '[')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_token_list;
+
+    #[test]
+    fn token_inputs_are_told_from_text() {
+        assert!(is_token_list("[1, 2, 3]"));
+        assert!(is_token_list(" [ [1, 2], [3] ]"));
+        assert!(!is_token_list(r#"["one", "two"]"#));
+        assert!(!is_token_list(r#""text""#));
+        assert!(!is_token_list("[]"));
+    }
+}

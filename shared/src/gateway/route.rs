@@ -1,0 +1,186 @@
+//! From a parsed request to an answer: rate limits, the channels that may serve the model, their
+//! order, the attempt loop (see `attempts`), and the account of the outcome.
+
+use super::accounting::{Ledger, Served};
+use super::attempts::Run;
+use super::keys::StoreKey;
+use super::moderation;
+use super::reply::Reply;
+use super::request::ClientRequest;
+use super::{Inner, ResponseBody};
+use crate::adapters::{self, Endpoint};
+use crate::config::ClientKey;
+use crate::error::GatewayError;
+use crate::platform::UnixMillis;
+use crate::scheduler::{final_status, order_candidates, Admission, Candidate, RateRule, RouteError};
+
+/// Serves a parsed request and accounts for it, whatever the outcome.
+pub(super) async fn serve(
+    inner: &Inner,
+    ledger: Ledger,
+    request: Result<ClientRequest, GatewayError>,
+) -> http::Response<ResponseBody> {
+    let key = &inner.config.clients[ledger.client];
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => {
+            ledger.failed(inner, "", &error, false);
+            return ledger.door.error_response(&error);
+        }
+    };
+    if key.moderation && request.endpoint == Endpoint::Chat {
+        if let Err(error) = moderation::check(inner, &ledger, key, &request).await {
+            let flagged = matches!(error, GatewayError::Flagged { .. });
+            ledger.failed(inner, &request.model, &error, flagged);
+            return request.door.error_response(&error);
+        }
+    }
+    match route(inner, &ledger, key, &request).await {
+        Ok(response) => response,
+        Err(error) => {
+            ledger.failed(inner, &request.model, &error, false);
+            request.door.error_response(&error)
+        }
+    }
+}
+
+/// Limits, routing and the attempts of one request; accounts for a success (a stream when it
+/// ends). A failure is returned for the caller to account and render.
+pub(super) async fn route(
+    inner: &Inner,
+    ledger: &Ledger,
+    key: &ClientKey,
+    request: &ClientRequest,
+) -> Result<http::Response<ResponseBody>, GatewayError> {
+    let (client, now) = (ledger.client, ledger.started);
+    let config = &*inner.config;
+    let model = request.model.as_str();
+
+    let limits = [
+        (config.global.rate_limit.as_ref(), StoreKey::GlobalRate { model }),
+        (key.rate_limit.as_ref(), StoreKey::ClientRate { client, model }),
+    ];
+    for (table, id) in limits {
+        if let Some(rules) = table.and_then(|t| t.lookup(model)) {
+            if let Admission::Limited { retry_after_ms } = admit(inner, id, rules, now).await {
+                return Err(GatewayError::RateLimited {
+                    model: model.into(),
+                    retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+                });
+            }
+        }
+    }
+
+    let ordered = candidates(inner, client, key, request, now).await?;
+    let mut run = Run::new(inner, request, now, key.auto_retry.max_attempts());
+    for candidate in &ordered {
+        if run.exhausted() {
+            break;
+        }
+        if let Some(mut success) = run.try_channel(candidate).await? {
+            let served = Served {
+                provider: &config.providers[candidate.provider].name,
+                upstream_model: &candidate.upstream,
+                failed: run.failed_attempts(),
+                key_number: success.key_number,
+            };
+            match &mut success.reply {
+                Reply::Full { usage, .. } => ledger.served(inner, model, &served, *usage),
+                Reply::Relay { .. } => ledger.served(inner, model, &served, None),
+                Reply::Stream(driver) => driver.on_end(ledger.stream_end(inner, model, &served)),
+            }
+            return Ok(success.into_http());
+        }
+    }
+    let (failures, attempts) = run.into_failures();
+    let status = final_status(&failures);
+    let tried = attempts.len();
+    Err(GatewayError::Upstream {
+        status,
+        message: if tried == 1 {
+            format!("the upstream for model `{model}` failed: {}", attempts[0].reason)
+        } else {
+            format!("all {tried} attempts for model `{model}` failed; see `attempts`")
+        },
+        attempts,
+    })
+}
+
+/// The channels that may serve the request, in the order to try them.
+async fn candidates(
+    inner: &Inner,
+    client: usize,
+    key: &ClientKey,
+    request: &ClientRequest,
+    now: UnixMillis,
+) -> Result<Vec<Candidate>, GatewayError> {
+    let config = &*inner.config;
+    let model = request.model.as_str();
+    let catalog = inner.catalog();
+    let mut candidates = catalog.resolve(config, client, model).map_err(|e| match e {
+        RouteError::UnknownModel => GatewayError::ModelNotFound(model.into()),
+        RouteError::Forbidden => GatewayError::ModelForbidden(model.into()),
+    })?;
+    if request.has_tools {
+        candidates.retain(|c| config.providers[c.provider].tools);
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "no channel serving `{model}` accepts tools (every one is configured with `tools: false`)"
+            )));
+        }
+    }
+    if request.token_input {
+        candidates.retain(|c| adapters::embeds_token_ids(config.providers[c.provider].dialect));
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "`input` holds token ids, but every channel serving `{model}` is Gemini, which embeds text only: \
+                 send the text instead"
+            )));
+        }
+    }
+    let store = &*inner.platform.store;
+    let cursor = if key.scheduling.uses_cursor() && candidates.len() > 1 {
+        let id = StoreKey::ChannelCursor { client, model }.to_string();
+        store.next_cursor(&id).await.unwrap_or_else(degraded)
+    } else {
+        0
+    };
+    let ordered = order_candidates(candidates, key.scheduling, cursor, inner.platform.runtime.random_u64());
+    Ok(skip_cooling(inner, ordered, now).await)
+}
+
+/// Drops channels that are cooling down. When all of them are, keeps them all, earliest
+/// recovery first: one blip on a one-channel setup must not lock everyone out for minutes.
+async fn skip_cooling(inner: &Inner, ordered: Vec<Candidate>, now: UnixMillis) -> Vec<Candidate> {
+    let ids: Vec<String> = ordered
+        .iter()
+        .map(|c| {
+            let provider = &inner.config.providers[c.provider].name;
+            StoreKey::ChannelCooldown { provider, upstream: &c.upstream }.to_string()
+        })
+        .collect();
+    let ends = inner.platform.store.cooldowns(&ids, now).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cooldown state unavailable; trying every channel");
+        vec![None; ids.len()]
+    });
+    if ends.iter().any(Option::is_none) {
+        return ordered.into_iter().zip(ends).filter(|(_, end)| end.is_none()).map(|(c, _)| c).collect();
+    }
+    let mut cooling: Vec<(Candidate, Option<UnixMillis>)> = ordered.into_iter().zip(ends).collect();
+    cooling.sort_by_key(|(_, end)| *end);
+    cooling.into_iter().map(|(c, _)| c).collect()
+}
+
+/// Counts a request against `rules`; a store that cannot answer admits (and says so).
+pub(super) async fn admit(inner: &Inner, id: StoreKey<'_>, rules: &[RateRule], now: UnixMillis) -> Admission {
+    inner.platform.store.admit(&id.to_string(), rules, now).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "rate-limit state unavailable; admitting");
+        Admission::Admitted
+    })
+}
+
+/// The cursor to use when the store cannot say: the first channel.
+pub(super) fn degraded<E: std::fmt::Display>(e: E) -> u64 {
+    tracing::warn!(error = %e, "scheduling cursor unavailable; starting at the first channel");
+    0
+}
