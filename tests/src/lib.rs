@@ -2,6 +2,7 @@
 //! command, and the native gateway started on a real socket with a given `api.yaml`.
 
 pub mod mock;
+pub mod speak;
 pub mod sse;
 pub mod worker;
 
@@ -149,6 +150,49 @@ impl Client {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
+}
+
+impl Client {
+    /// POSTs an Anthropic Messages request (`x-api-key`, `anthropic-version`) to `path`.
+    pub async fn post_anthropic(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("x-api-key", key)
+            .header("anthropic-version", "2023-06-01")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A Messages request and its status and JSON answer.
+    pub async fn messages(&self, key: &str, body: &Value) -> (u16, Value) {
+        let response = self.post_anthropic("/v1/messages", key, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+    }
+}
+
+/// The named events of an SSE body: `(event, data)` in order (`event` empty when unnamed).
+pub fn sse_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|event| {
+            let name = event.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim).unwrap_or("").to_owned();
+            let data: Vec<&str> = event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+            let data = data.join("\n");
+            (name, serde_json::from_str(&data).unwrap_or(Value::String(data)))
+        })
+        .collect()
+}
+
+/// A response's body as JSON (panics with the text when it is not).
+pub async fn json_of(response: reqwest::Response) -> Value {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
 }
 
 /// Whether this run targets the Worker (`UNI_API_TEST_TARGET=worker`).

@@ -15,11 +15,16 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::speak::{self, Said};
+
 /// One scripted answer.
 #[derive(Clone, Debug)]
 pub enum Reply {
-    /// A completion saying "from <mock name>", streamed if the request asked to stream.
+    /// A completion saying "from <mock name>", in the dialect the request path names (OpenAI
+    /// chat, Anthropic Messages, Gemini, OpenAI Responses), streamed if the request asked to.
     Normal,
+    /// The same with this text or tool call.
+    Says(Said),
     /// Status and JSON body.
     Json(u16, Value),
     /// Status, content type and raw body.
@@ -149,12 +154,19 @@ async fn handle(State((state, cancelled)): State<Shared>, request: Request) -> R
         let (status, listing) = models.unwrap_or((404, json!({"error": {"message": "no listing"}})));
         return json_reply(status, &listing);
     }
-    respond(reply, &name, &body, cancelled).await
+    if path.ends_with("/count_tokens") {
+        return json_reply(200, &json!({"input_tokens": 42}));
+    }
+    if path.ends_with(":countTokens") {
+        return json_reply(200, &json!({"totalTokens": 42}));
+    }
+    respond(reply, &name, &path, &body, cancelled).await
 }
 
-async fn respond(reply: Reply, name: &str, request: &Value, cancelled: Arc<AtomicUsize>) -> Response {
+async fn respond(reply: Reply, name: &str, path: &str, request: &Value, cancelled: Arc<AtomicUsize>) -> Response {
     match reply {
-        Reply::Normal => normal(name, request, cancelled),
+        Reply::Normal => says(&Said::Text(format!("from {name}")), path, request, cancelled),
+        Reply::Says(said) => says(&said, path, request, cancelled),
         Reply::Json(status, body) => json_reply(status, &body),
         Reply::Raw(status, content_type, body) => Response::builder()
             .status(status)
@@ -176,41 +188,28 @@ async fn respond(reply: Reply, name: &str, request: &Value, cancelled: Arc<Atomi
         }
         Reply::Delay(d) => {
             tokio::time::sleep(d).await;
-            normal(name, request, cancelled)
+            says(&Said::Text(format!("from {name}")), path, request, cancelled)
         }
     }
 }
 
-fn normal(name: &str, request: &Value, cancelled: Arc<AtomicUsize>) -> Response {
-    let model = request["model"].clone();
-    let usage = json!({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5});
-    if request["stream"] == json!(true) {
-        let chunk = |delta: Value, finish: Value| {
-            json!({"id": "chatcmpl-m", "object": "chat.completion.chunk", "created": 1, "model": model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-            .to_string()
-        };
-        let mut frames = vec![
-            chunk(json!({"role": "assistant", "content": "from "}), Value::Null),
-            chunk(json!({"content": name}), Value::Null),
-            chunk(json!({}), json!("stop")),
-        ];
-        if request["stream_options"]["include_usage"] == json!(true) {
-            frames.push(json!({"id": "chatcmpl-m", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}).to_string());
-        }
-        frames.push("[DONE]".into());
-        return sse(
-            frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(),
-            End::Close,
-            cancelled,
-        );
+/// An answer in the dialect of `path`, streamed when the request asks (Gemini: by its method).
+fn says(said: &Said, path: &str, request: &Value, cancelled: Arc<AtomicUsize>) -> Response {
+    let dialect = speak::Dialect::of(path);
+    let model = match &request["model"] {
+        Value::Null => json!(path.rsplit('/').next().unwrap_or("").split(':').next().unwrap_or("")),
+        model => model.clone(),
+    };
+    let stream = match dialect {
+        speak::Dialect::Gemini => path.contains(":stream"),
+        _ => request["stream"] == json!(true),
+    };
+    if !stream {
+        return json_reply(200, &speak::whole(dialect, said, &model));
     }
-    json_reply(
-        200,
-        &json!({"id": "chatcmpl-m", "object": "chat.completion", "created": 1, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("from {name}")}, "finish_reason": "stop"}],
-                "usage": usage}),
-    )
+    let include_usage = request["stream_options"]["include_usage"] == json!(true);
+    let body = speak::streamed(dialect, said, &model, include_usage);
+    sse(vec![(Duration::ZERO, body)], End::Close, cancelled)
 }
 
 fn json_reply(status: u16, body: &Value) -> Response {

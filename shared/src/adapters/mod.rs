@@ -86,6 +86,12 @@ pub fn serves(dialect: Dialect, endpoint: Endpoint) -> bool {
         || (dialect == Dialect::Gemini && endpoint == Endpoint::Embeddings)
 }
 
+/// Whether a dialect's chat translation serves the vendor's own web search (`{"type":
+/// "web_search"}` in the hub's tools): Claude's web search tool, Gemini's Google Search.
+pub fn serves_web_search(dialect: Dialect) -> bool {
+    matches!(dialect, Dialect::Anthropic | Dialect::Gemini | Dialect::Vertex)
+}
+
 /// Whether a dialect's embeddings take token ids as `input` (Gemini embeds text only).
 pub fn embeds_token_ids(dialect: Dialect) -> bool {
     dialect != Dialect::Gemini

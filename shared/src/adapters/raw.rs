@@ -59,6 +59,42 @@ impl RawObject {
         self.fields.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
+    /// The object as JSON with some fields replaced (in place, or appended when absent) and
+    /// some left out; every other field is written byte for byte as it was read.
+    pub fn to_vec_with(&self, replaced: &[(&str, &RawValue)], removed: &[&str]) -> Vec<u8> {
+        let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 2;
+        let mut out =
+            Vec::with_capacity(size + replaced.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>());
+        out.push(b'{');
+        let mut first = true;
+        let mut write = |out: &mut Vec<u8>, key: &str, value: &RawValue| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        };
+        for (key, value) in &self.fields {
+            if removed.contains(&key.as_str()) {
+                continue;
+            }
+            match replaced.iter().find(|(k, _)| k == key) {
+                Some((_, new)) => write(&mut out, key, new),
+                None => write(&mut out, key, value),
+            }
+        }
+        for (key, value) in replaced {
+            if !self.contains(key) {
+                write(&mut out, key, value);
+            }
+        }
+        out.push(b'}');
+        out
+    }
+
     pub fn to_vec(&self) -> Vec<u8> {
         // Serializing raw values cannot fail: they are valid JSON by construction.
         serde_json::to_vec(self).unwrap_or_default()
@@ -112,6 +148,12 @@ mod tests {
         assert_eq!(
             String::from_utf8(obj.to_vec()).unwrap(),
             r#"{"model":"b","messages":[{"role":"user","content":"h\u00e9"}],"x":{"deep":[1,2.50]},"n":null,"extra":true}"#
+        );
+        let model = serde_json::value::to_raw_value("c").unwrap();
+        let version = serde_json::value::to_raw_value("v1").unwrap();
+        assert_eq!(
+            String::from_utf8(obj.to_vec_with(&[("model", &model), ("version", &version)], &["x", "n"])).unwrap(),
+            r#"{"model":"c","messages":[{"role":"user","content":"h\u00e9"}],"extra":true,"version":"v1"}"#
         );
         assert!(RawObject::parse(b"[1]").is_err());
         assert!(RawObject::parse(b"{\"a\":").is_err());

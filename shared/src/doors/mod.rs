@@ -2,41 +2,75 @@
 //! adapters.
 //!
 //! A dialect adapter (`crate::adapters`) turns the gateway's internal language, OpenAI chat
-//! completions, into one upstream's wire format and back. A door does the same on the client
-//! side: it reads a request in its API's shape, and writes replies, stream frames and errors in
-//! that shape. Every door renders its errors in exactly one place (`<door>::error`).
+//! completions (the hub), into one upstream's wire format and back. A door does the same on the
+//! client side. For each request and channel the pipeline takes one of two paths:
+//!
+//! ```text
+//! native:      door body ──(model replaced)──► upstream of the same API ──► relayed events
+//! translated:  door body ─► to_chat ─► hub ─► dialect adapter ─► upstream
+//!              upstream ─► dialect translator ─► hub chunks ─► door encoder ─► door events
+//! ```
+//!
+//! Every door renders its errors in exactly one place (`<door>::error`).
 //!
 //! Invariant: a door decides nothing about routing; it only translates at the edge.
 
+pub mod affinity;
 pub mod chat;
+pub(crate) mod hub;
+pub mod messages;
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 
+use crate::adapters::raw::RawObject;
+use crate::adapters::{vertex, AdapterError, Built, Dialect, ResponseCtx};
 use crate::body::ResponseBody;
+use crate::config::{Provider, Secret};
 use crate::error::GatewayError;
-use crate::stream::{FrameEncoder, StreamError};
+use crate::sse::SseEvent;
+use crate::stream::{Flow, FrameEncoder, StreamError, StreamTranslator};
+use crate::usage::Usage;
 
 /// The API a client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Door {
     /// OpenAI: chat completions and the other `/v1` endpoints (embeddings, images, audio,
-    /// moderations, models, statistics).
+    /// moderations, models, statistics). Chat completions are the hub itself.
     Chat,
+    /// Anthropic Messages (`/v1/messages`): Claude Code.
+    Messages,
+}
+
+/// What a native request carries besides its body.
+pub struct NativeCall<'a> {
+    pub body: &'a RawObject,
+    pub upstream_model: &'a str,
+    pub stream: bool,
+    /// Vertex: the region of this attempt.
+    pub region: Option<&'a str>,
+    /// Client headers the upstream of the same API must see (`anthropic-beta`, …).
+    pub forward: &'a [(HeaderName, HeaderValue)],
 }
 
 impl Door {
     /// The door a request path belongs to; errors a host renders before the core has routed the
     /// request (a body too large, an unreadable URL) use it.
-    pub fn for_path(_path: &str) -> Self {
-        Self::Chat
+    pub fn for_path(path: &str) -> Self {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Self::Messages
+        } else {
+            Self::Chat
+        }
     }
 
     /// A short name for logs and statistics.
     pub fn name(self) -> &'static str {
         match self {
             Self::Chat => "openai",
+            Self::Messages => "anthropic",
         }
     }
 
@@ -44,13 +78,82 @@ impl Door {
     pub fn error_response(self, error: &GatewayError) -> http::Response<ResponseBody> {
         match self {
             Self::Chat => chat::error::response(error),
+            Self::Messages => messages::error::response(error),
         }
     }
 
-    /// The writer of a streamed reply's frames for this door.
-    pub fn encoder(self) -> Encoder {
+    /// Whether a channel speaks this door's own API, so the body goes through untouched.
+    pub fn is_native_on(self, dialect: Dialect, upstream_model: &str) -> bool {
+        match self {
+            // Chat is the hub: every dialect adapter translates from it.
+            Self::Chat => false,
+            Self::Messages => {
+                dialect == Dialect::Anthropic || (dialect == Dialect::Vertex && vertex::is_claude(upstream_model))
+            }
+        }
+    }
+
+    /// The client's body in the hub's language. `keep_reasoning`: carry the client's thinking
+    /// settings as `reasoning_effort` (for dialects that map it to their own).
+    pub fn to_chat(self, body: &RawObject, keep_reasoning: bool) -> Result<RawObject, AdapterError> {
+        match self {
+            Self::Chat => Ok(body.clone()),
+            Self::Messages => messages::to_chat(body, keep_reasoning),
+        }
+    }
+
+    /// A hub completion as this door's reply.
+    pub fn reply_from_chat(self, completion: Bytes, ctx: &ResponseCtx) -> Result<Bytes, AdapterError> {
+        match self {
+            Self::Chat => Ok(completion),
+            Self::Messages => messages::reply_from_chat(&completion, ctx),
+        }
+    }
+
+    /// The writer of a translated stream's frames (hub chunks in).
+    pub fn encoder(self, ctx: ResponseCtx) -> Encoder {
         match self {
             Self::Chat => Encoder::Chat(chat::Frames),
+            Self::Messages => Encoder::Messages(messages::FromChat::new(ctx)),
+        }
+    }
+
+    /// The upstream request of a native call.
+    pub fn build_native(self, provider: &Provider, key: Option<&Secret>, call: &NativeCall<'_>) -> Built {
+        match self {
+            Self::Chat => Err(AdapterError::config("chat completions are built by the dialect adapters")),
+            Self::Messages => messages::native::build_request(
+                provider,
+                key,
+                call.body,
+                call.upstream_model,
+                call.stream,
+                call.region,
+                call.forward,
+            ),
+        }
+    }
+
+    /// A native non-streamed reply, checked, with the client's model name, and its usage.
+    pub fn read_native_reply(self, body: &[u8], alias: &str) -> Result<(Bytes, Option<Usage>), AdapterError> {
+        match self {
+            Self::Chat => Err(AdapterError::config("chat completions are read by the dialect adapters")),
+            Self::Messages => messages::native::read_reply(body, alias),
+        }
+    }
+
+    /// The relay of a native stream and the encoder that passes its frames on.
+    pub fn relay(self, alias: &str) -> Option<(Relay, Encoder)> {
+        match self {
+            Self::Chat => None,
+            Self::Messages => Some((Relay::Messages(messages::native::Relay::new(alias)), Encoder::Native(self))),
+        }
+    }
+
+    fn stream_error_frame(self, error: &StreamError) -> Bytes {
+        match self {
+            Self::Chat => chat::error::stream_frame(error),
+            Self::Messages => messages::error::stream_frame(error),
         }
     }
 }
@@ -58,24 +161,62 @@ impl Door {
 /// Every door's stream encoder behind one type, chosen by an exhaustive match.
 pub enum Encoder {
     Chat(chat::Frames),
+    Messages(messages::FromChat),
+    /// A native stream's frames, already in the door's shape, passed on; errors in its shape.
+    Native(Door),
 }
 
 impl FrameEncoder for Encoder {
     fn encode(&mut self, payload: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), StreamError> {
         match self {
             Self::Chat(e) => e.encode(payload, out),
+            Self::Messages(e) => e.encode(payload, out),
+            Self::Native(_) => {
+                out.push_back(payload);
+                Ok(())
+            }
         }
     }
 
     fn end(&mut self, out: &mut VecDeque<Bytes>) {
         match self {
             Self::Chat(e) => e.end(out),
+            Self::Messages(e) => e.end(out),
+            // The upstream's own terminal event has been relayed.
+            Self::Native(_) => {}
         }
     }
 
     fn fail(&mut self, error: &StreamError, out: &mut VecDeque<Bytes>) {
         match self {
             Self::Chat(e) => e.fail(error, out),
+            Self::Messages(e) => e.fail(error, out),
+            Self::Native(door) => out.push_back(door.stream_error_frame(error)),
+        }
+    }
+}
+
+/// Every door's native stream relay behind one type.
+pub enum Relay {
+    Messages(messages::native::Relay),
+}
+
+impl StreamTranslator for Relay {
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError> {
+        match self {
+            Self::Messages(r) => r.on_event(event, out),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        match self {
+            Self::Messages(r) => r.finish(),
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::Messages(r) => r.usage(),
         }
     }
 }

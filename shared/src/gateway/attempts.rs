@@ -13,16 +13,18 @@ use serde_json::Value;
 
 use super::discovery::collect;
 use super::keys::StoreKey;
-use super::reply::{Reply, Success};
+use super::reply::{Reply, Success, Upstream};
 use super::request::ClientRequest;
 use super::route::{admit, degraded};
 use super::Inner;
 use crate::adapters::raw::RawObject;
 use crate::adapters::{self, images, openai, AdapterError, Dialect, Endpoint, ResponseCtx};
 use crate::config::{KeySchedule, Provider, Secret};
+use crate::doors::affinity::fnv1a;
+use crate::doors::{Door, NativeCall};
 use crate::error::{scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
-use crate::scheduler::{order_keys, Admission, Candidate, Failure, Scope};
+use crate::scheduler::{keys_for_conversation, order_keys, Admission, Candidate, Failure, Scope};
 use crate::stream::{Driver, StreamError};
 
 /// Largest non-streamed upstream answer the gateway buffers.
@@ -47,8 +49,17 @@ pub(super) struct Run<'a> {
     made: usize,
     failures: Vec<Failure>,
     attempts: Vec<Attempt>,
-    /// The body with remote images inlined, once a channel that needs it has been reached.
-    inlined: Option<RawObject>,
+    /// The request in the hub's language, without and with the client's reasoning settings
+    /// (made when the first translated channel is reached; a chat request is its own hub).
+    hubs: [Option<RawObject>; 2],
+    /// The hub body with remote images inlined, for dialects that need it, likewise.
+    inlined: [Option<RawObject>; 2],
+}
+
+/// Whether a dialect maps the hub's `reasoning_effort` to its own thinking settings (an
+/// OpenAI-format model that does not reason would refuse it).
+fn keeps_reasoning(dialect: Dialect) -> bool {
+    matches!(dialect, Dialect::Anthropic | Dialect::Gemini | Dialect::Vertex)
 }
 
 /// Why one attempt failed.
@@ -84,7 +95,44 @@ impl From<AdapterError> for AttemptError {
 
 impl<'a> Run<'a> {
     pub fn new(inner: &'a Inner, request: &'a ClientRequest, now: UnixMillis, max_attempts: usize) -> Self {
-        Self { inner, request, now, max_attempts, made: 0, failures: Vec::new(), attempts: Vec::new(), inlined: None }
+        Self {
+            inner,
+            request,
+            now,
+            max_attempts,
+            made: 0,
+            failures: Vec::new(),
+            attempts: Vec::new(),
+            hubs: [None, None],
+            inlined: [None, None],
+        }
+    }
+
+    /// Makes the hub body a translated channel of `dialect` needs: the client's request in the
+    /// hub's language, with remote images inlined where the dialect needs it.
+    async fn prepare_hub(&mut self, dialect: Dialect) -> Result<(), GatewayError> {
+        let request = self.request;
+        let slot = keeps_reasoning(dialect) as usize;
+        if request.door != Door::Chat && self.hubs[slot].is_none() {
+            let hub =
+                request.door.to_chat(&request.body, slot == 1).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            self.hubs[slot] = Some(hub);
+        }
+        if images::needs_inlining(dialect) && self.inlined[slot].is_none() {
+            let hub = self.hubs[slot].as_ref().unwrap_or(&request.body);
+            let urls = images::remote_image_urls(hub);
+            if !urls.is_empty() {
+                self.inlined[slot] = Some(self.inner.inline_images(hub, &urls).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The hub body for a translated channel of `dialect` (after `prepare_hub`).
+    fn hub_body(&self, dialect: Dialect) -> &RawObject {
+        let slot = keeps_reasoning(dialect) as usize;
+        let inlined = self.inlined[slot].as_ref().filter(|_| images::needs_inlining(dialect));
+        inlined.or(self.hubs[slot].as_ref()).unwrap_or(&self.request.body)
     }
 
     /// Whether the request may make no more attempts (`AUTO_RETRY`).
@@ -112,11 +160,9 @@ impl<'a> Run<'a> {
             self.record_skip(channel, Failure::BadResponse, &reason);
             return Ok(None);
         }
-        if images::needs_inlining(provider.dialect) && self.inlined.is_none() {
-            let urls = images::remote_image_urls(&self.request.body);
-            if !urls.is_empty() {
-                self.inlined = Some(self.inner.inline_images(&self.request.body, &urls).await?);
-            }
+        let native = self.request.door.is_native_on(provider.dialect, &candidate.upstream);
+        if !native && self.request.endpoint == Endpoint::Chat {
+            self.prepare_hub(provider.dialect).await?;
         }
         // Vertex: one account whose access token serves every region; others: one slot per key.
         let (token, slots) = if provider.dialect == Dialect::Vertex {
@@ -156,8 +202,8 @@ impl<'a> Run<'a> {
             }
             self.made += 1;
             let credential = slot.key.map(|k| &provider.keys[k]).or(token.as_ref());
-            let (reason, failure, passthrough) = match self.attempt(provider, credential, candidate, slot.region).await
-            {
+            let attempt = self.attempt(provider, credential, candidate, slot.region, native).await;
+            let (reason, failure, passthrough) = match attempt {
                 Ok(reply) => return Ok(Some(Success { reply, key_number: slot.key.map(|k| k + 1) })),
                 Err(AttemptError::Client(reason)) => return Err(GatewayError::BadRequest(reason)),
                 Err(AttemptError::Unservable(reason)) => {
@@ -234,13 +280,16 @@ impl<'a> Run<'a> {
         if count <= 1 {
             return (0..count).collect();
         }
-        let cursor = if provider.key_schedule == KeySchedule::RoundRobin {
+        let cursor = if provider.key_schedule == KeySchedule::RoundRobin && self.request.conversation.is_none() {
             let id = StoreKey::KeyCursor { provider: &provider.name }.to_string();
             store.next_cursor(&id).await.unwrap_or_else(degraded)
         } else {
             0
         };
-        let order = order_keys(count, provider.key_schedule, cursor, runtime.random_u64());
+        let order = match self.request.conversation {
+            Some(conversation) => keys_for_conversation(count, conversation, fnv1a(provider.name.as_bytes())),
+            None => order_keys(count, provider.key_schedule, cursor, runtime.random_u64()),
+        };
         if provider.key_cooldown.is_zero() {
             return order;
         }
@@ -276,16 +325,24 @@ impl<'a> Run<'a> {
         key: Option<&Secret>,
         candidate: &Candidate,
         region: Option<&str>,
+        native: bool,
     ) -> Result<Reply, AttemptError> {
         let config = &*self.inner.config;
         let runtime = &self.inner.platform.runtime;
         let request = self.request;
         let timeout = config.timeout(provider, &request.model, &candidate.upstream);
-        let body = match &self.inlined {
-            Some(inlined) if images::needs_inlining(provider.dialect) => inlined,
-            _ => &request.body,
-        };
+        let body = self.hub_body(provider.dialect);
         let upstream_request = match (request.endpoint, &request.form) {
+            _ if native => {
+                let call = NativeCall {
+                    body: &request.body,
+                    upstream_model: &candidate.upstream,
+                    stream: request.stream,
+                    region,
+                    forward: &request.forward,
+                };
+                request.door.build_native(provider, key, &call)
+            }
             (Endpoint::Transcriptions, Some(form)) => {
                 let boundary = format!("uni-api-{:016x}", runtime.random_u64());
                 adapters::build_multipart_request(provider, key, form, &candidate.upstream, request.endpoint, &boundary)
@@ -302,7 +359,7 @@ impl<'a> Run<'a> {
             (other, _) => adapters::build_passthrough_request(provider, key, body, &candidate.upstream, other),
         }?;
         let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
-        let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout);
+        let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout, native);
         match select(Box::pin(work), runtime.sleep(timeout)).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => {
@@ -318,6 +375,7 @@ impl<'a> Run<'a> {
         upstream_request: http::Request<Bytes>,
         options: SendOptions,
         timeout: Duration,
+        native: bool,
     ) -> Result<Reply, AttemptError> {
         let inner = self.inner;
         let request = self.request;
@@ -353,14 +411,20 @@ impl<'a> Run<'a> {
         let ctx = ResponseCtx {
             alias: request.model.clone(),
             created: runtime.now().0 / 1000,
-            wants_usage: request.wants_usage,
+            // A door other than chat writes usage into its own events, so it always needs it.
+            wants_usage: request.wants_usage || request.door != Door::Chat,
             nonce: runtime.random_u64(),
         };
         if request.stream && is_event_stream {
-            let translator = adapters::translator(provider.dialect, upstream_model, ctx);
-            let encoder = request.door.encoder();
+            let (upstream, encoder) = match request.door.relay(&request.model).filter(|_| native) {
+                Some((relay, encoder)) => (Upstream::Relay(relay), encoder),
+                None => {
+                    let translator = adapters::translator(provider.dialect, upstream_model, ctx.clone());
+                    (Upstream::Dialect(translator), request.door.encoder(ctx))
+                }
+            };
             let mut driver =
-                Driver::new(response.into_body(), translator, encoder, inner.platform.runtime.clone(), timeout);
+                Driver::new(response.into_body(), upstream, encoder, inner.platform.runtime.clone(), timeout);
             driver.prime().await.map_err(stream_failure)?;
             if let Some(trigger) = triggers.iter().find(|t| driver.pending().any(|f| contains(f, t))) {
                 return Err(trigger_hit(trigger));
@@ -380,9 +444,13 @@ impl<'a> Run<'a> {
             ));
         }
         let (body, usage) = match request.endpoint {
-            Endpoint::Chat => adapters::parse_response(provider.dialect, upstream_model, &body, &ctx),
-            _ => adapters::parse_passthrough(provider.dialect, &body, &request.model),
-        }?;
+            _ if native => request.door.read_native_reply(&body, &request.model)?,
+            Endpoint::Chat => {
+                let (completion, usage) = adapters::parse_response(provider.dialect, upstream_model, &body, &ctx)?;
+                (request.door.reply_from_chat(completion, &ctx)?, usage)
+            }
+            _ => adapters::parse_passthrough(provider.dialect, &body, &request.model)?,
+        };
         Ok(Reply::Full { body, usage, content_type: None })
     }
 }

@@ -7,6 +7,7 @@ mod accounting;
 mod admin;
 mod attempts;
 mod auth;
+mod count;
 mod discovery;
 mod images;
 mod keys;
@@ -138,45 +139,58 @@ impl Gateway {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let headers = &parts.headers;
+        let ledger = |door: Door, endpoint: &'static str, client: usize| {
+            Ledger::new(inner, door, endpoint, client, headers, parts.extensions.get())
+        };
         let result = match (path, &parts.method) {
             ("/healthz" | "/health", _) => {
                 return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
+            }
+            ("/v1/messages", &Method::POST) => match authenticate(&inner.config, headers) {
+                Ok(client) => {
+                    let request = ClientRequest::read_messages(headers, &body);
+                    Ok(route::serve(inner, ledger(Door::Messages, "/v1/messages", client), request).await)
+                }
+                Err(e) => Err(e),
+            },
+            ("/v1/messages/count_tokens", &Method::POST) => match authenticate(&inner.config, headers) {
+                Ok(client) => count::serve(inner, Door::Messages, client, headers, &body).await,
+                Err(e) => Err(e),
+            },
+            ("/v1/messages" | "/v1/messages/count_tokens", _) => {
+                Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
             }
             (path, method) if Endpoint::from_path(path).is_some() => {
                 let endpoint = Endpoint::from_path(path).unwrap_or(Endpoint::Chat);
                 if method != Method::POST {
                     Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
                 } else {
-                    match authenticate(&inner.config, &parts.headers) {
+                    match authenticate(&inner.config, headers) {
                         Ok(client) => {
-                            let ledger = Ledger::new(
-                                inner,
-                                Door::Chat,
-                                endpoint.v1_path(),
-                                client,
-                                &parts.headers,
-                                parts.extensions.get(),
-                            );
-                            let content_type =
-                                parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-                            let request = ClientRequest::read(inner, endpoint, content_type, body).await;
-                            Ok(route::serve(inner, ledger, request).await)
+                            let request = ClientRequest::read(inner, endpoint, headers, body).await;
+                            Ok(route::serve(inner, ledger(Door::Chat, endpoint.v1_path(), client), request).await)
                         }
                         Err(e) => Err(e),
                     }
                 }
             }
-            ("/v1/models" | "/models", &Method::GET) => {
-                authenticate(&inner.config, &parts.headers).map(|client| models::list(inner, client))
-            }
+            ("/v1/models" | "/models", &Method::GET) => authenticate(&inner.config, headers).map(|client| {
+                // Anthropic's SDKs list models with their version header; they get Anthropic's shape.
+                if headers.contains_key("anthropic-version") {
+                    models::list_anthropic(inner, client)
+                } else {
+                    models::list(inner, client)
+                }
+            }),
             ("/v1/generate-api-key", &Method::GET) => {
-                authenticate(&inner.config, &parts.headers).and_then(|client| admin::generate_api_key(inner, client))
+                authenticate(&inner.config, headers).and_then(|client| admin::generate_api_key(inner, client))
             }
-            ("/v1/stats", &Method::GET) => match authenticate(&inner.config, &parts.headers) {
+            ("/v1/stats", &Method::GET) => match authenticate(&inner.config, headers) {
                 Ok(client) => admin::stats(inner, client, parts.uri.query()).await,
                 Err(e) => Err(e),
             },
-            ("/v1/token_usage", &Method::GET) => match authenticate(&inner.config, &parts.headers) {
+            ("/v1/token_usage", &Method::GET) => match authenticate(&inner.config, headers) {
                 Ok(client) => admin::token_usage(inner, client, parts.uri.query()).await,
                 Err(e) => Err(e),
             },

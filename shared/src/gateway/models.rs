@@ -20,3 +20,15 @@ pub(super) fn list(inner: &Inner, client: usize) -> http::Response<ResponseBody>
     let body = json!({ "object": "list", "data": data });
     json_response(StatusCode::OK, Bytes::from(body.to_string()))
 }
+
+/// The same list in the shape of Anthropic's `GET /v1/models`.
+pub(super) fn list_anthropic(inner: &Inner, client: usize) -> http::Response<ResponseBody> {
+    let catalog = inner.catalog();
+    let ids = catalog.models_for(&inner.config, client);
+    let data: Vec<_> = ids
+        .iter()
+        .map(|id| json!({ "type": "model", "id": id, "display_name": id, "created_at": "2024-07-09T00:00:00Z" }))
+        .collect();
+    let body = json!({ "data": data, "has_more": false, "first_id": ids.first(), "last_id": ids.last() });
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}

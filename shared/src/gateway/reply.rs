@@ -7,13 +7,44 @@ use http::{header, HeaderValue, StatusCode};
 use super::ResponseBody;
 use crate::adapters::Translator;
 use crate::body::json_response;
-use crate::doors::Encoder;
+use crate::doors::{Encoder, Relay};
 use crate::platform::ByteStream;
-use crate::stream::Driver;
+use crate::sse::SseEvent;
+use crate::stream::{Driver, Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 
 /// The stream driver of every reply: an upstream translator feeding a door's encoder.
-pub(super) type ReplyDriver = Driver<Translator, Encoder>;
+pub(super) type ReplyDriver = Driver<Upstream, Encoder>;
+
+/// What reads the upstream's events: a dialect translator (to hub chunks), or a door's relay
+/// of a stream already in the client's API.
+pub(super) enum Upstream {
+    Dialect(Translator),
+    Relay(Relay),
+}
+
+impl StreamTranslator for Upstream {
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError> {
+        match self {
+            Self::Dialect(t) => t.on_event(event, out),
+            Self::Relay(r) => r.on_event(event, out),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        match self {
+            Self::Dialect(t) => t.finish(),
+            Self::Relay(r) => r.finish(),
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::Dialect(t) => t.usage(),
+            Self::Relay(r) => r.usage(),
+        }
+    }
+}
 
 /// What an attempt produced.
 pub(super) enum Reply {

@@ -2,6 +2,7 @@
 //! routing must know (tools, token inputs), and the body itself, kept raw.
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use super::Inner;
 use crate::adapters::multipart::Form;
 use crate::adapters::raw::RawObject;
 use crate::adapters::Endpoint;
+use crate::doors::affinity::conversation_key;
 use crate::doors::Door;
 use crate::error::GatewayError;
 
@@ -27,6 +29,12 @@ pub(super) struct ClientRequest {
     pub has_tools: bool,
     /// Embeddings asked for token ids (`[1, 2]`, `[[1, 2]]`) rather than text.
     pub token_input: bool,
+    /// The request declares the vendor's web search tool, which only some dialects serve.
+    pub needs_web_search: bool,
+    /// Client headers an upstream of the door's own API must see (`anthropic-beta`, …).
+    pub forward: Vec<(HeaderName, HeaderValue)>,
+    /// The conversation the request belongs to (see `doors::affinity`).
+    pub conversation: Option<u64>,
 }
 
 impl ClientRequest {
@@ -42,17 +50,52 @@ impl ClientRequest {
             wants_usage: false,
             has_tools: false,
             token_input: false,
+            needs_web_search: false,
+            forward: Vec::new(),
+            conversation: None,
         }
+    }
+
+    /// Reads a Messages-door request (Anthropic's shape).
+    pub fn read_messages(headers: &HeaderMap, body: &[u8]) -> Result<Self, GatewayError> {
+        let body = json_object(body)?;
+        let model = required_model(&body)?;
+        if !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
+            return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
+        }
+        let tools: Vec<Value> = body.field("tools").unwrap_or_default();
+        let forward = ["anthropic-version", "anthropic-beta"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = headers.get(name)?.clone();
+                Some((HeaderName::from_static(name), value))
+            })
+            .collect();
+        Ok(Self {
+            door: Door::Messages,
+            endpoint: Endpoint::Chat,
+            stream: body.field::<bool>("stream").unwrap_or(false),
+            wants_usage: true,
+            has_tools: !tools.is_empty(),
+            needs_web_search: tools.iter().any(|t| t["type"].as_str().is_some_and(|k| k.starts_with("web_search"))),
+            form: None,
+            token_input: false,
+            forward,
+            conversation: conversation_key(Door::Messages, headers, &body),
+            model,
+            body,
+        })
     }
 
     /// Reads an OpenAI-door request: a JSON body, or the form of a transcription.
     pub async fn read(
         inner: &Inner,
         endpoint: Endpoint,
-        content_type: Option<&str>,
+        headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Self, GatewayError> {
         if endpoint == Endpoint::Transcriptions {
+            let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             read_form(inner, content_type, body).await
         } else {
             read_json(&body, endpoint)
@@ -125,6 +168,7 @@ fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayEr
     Ok(ClientRequest {
         door: Door::Chat,
         endpoint,
+        conversation: if chat { conversation_key(Door::Chat, &HeaderMap::new(), &body) } else { None },
         body,
         model,
         form: None,
@@ -132,6 +176,8 @@ fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayEr
         wants_usage,
         has_tools,
         token_input,
+        needs_web_search: false,
+        forward: Vec::new(),
     })
 }
 

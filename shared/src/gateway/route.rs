@@ -10,9 +10,12 @@ use super::request::ClientRequest;
 use super::{Inner, ResponseBody};
 use crate::adapters::{self, Endpoint};
 use crate::config::ClientKey;
+use crate::doors::affinity::fnv1a;
 use crate::error::GatewayError;
 use crate::platform::UnixMillis;
-use crate::scheduler::{final_status, order_candidates, Admission, Candidate, RateRule, RouteError};
+use crate::scheduler::{
+    final_status, order_candidates, order_for_conversation, Admission, Candidate, RateRule, RouteError,
+};
 
 /// Serves a parsed request and accounts for it, whatever the outcome.
 pub(super) async fn serve(
@@ -138,14 +141,34 @@ async fn candidates(
             )));
         }
     }
-    let store = &*inner.platform.store;
-    let cursor = if key.scheduling.uses_cursor() && candidates.len() > 1 {
-        let id = StoreKey::ChannelCursor { client, model }.to_string();
-        store.next_cursor(&id).await.unwrap_or_else(degraded)
-    } else {
-        0
+    if request.needs_web_search {
+        candidates.retain(|c| {
+            let dialect = config.providers[c.provider].dialect;
+            request.door.is_native_on(dialect, &c.upstream) || adapters::serves_web_search(dialect)
+        });
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "the request declares a web search tool, which no channel serving `{model}` can run \
+                 (Anthropic, Gemini and Vertex channels can)"
+            )));
+        }
+    }
+    let ordered = match request.conversation {
+        // One conversation, one channel while it is healthy: its prompt cache keeps hitting.
+        Some(conversation) => order_for_conversation(candidates, conversation, |c| {
+            fnv1a(config.providers[c.provider].name.as_bytes()) ^ fnv1a(c.upstream.as_bytes()).rotate_left(7)
+        }),
+        None => {
+            let store = &*inner.platform.store;
+            let cursor = if key.scheduling.uses_cursor() && candidates.len() > 1 {
+                let id = StoreKey::ChannelCursor { client, model }.to_string();
+                store.next_cursor(&id).await.unwrap_or_else(degraded)
+            } else {
+                0
+            };
+            order_candidates(candidates, key.scheduling, cursor, inner.platform.runtime.random_u64())
+        }
     };
-    let ordered = order_candidates(candidates, key.scheduling, cursor, inner.platform.runtime.random_u64());
     Ok(skip_cooling(inner, ordered, now).await)
 }
 

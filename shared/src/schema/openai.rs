@@ -77,13 +77,29 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
-/// One entry of `tools`.
+/// One entry of `tools`: a function, or `{"type": "web_search"}` (the gateway's name for a
+/// vendor's own search tool, which the door translations emit).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Tool {
     #[serde(rename = "type", default)]
     pub kind: String,
-    pub function: FunctionDef,
+    #[serde(default)]
+    pub function: Option<FunctionDef>,
 }
+
+impl Tool {
+    /// The function, for `type: "function"` (or untyped) entries.
+    pub fn as_function(&self) -> Option<&FunctionDef> {
+        self.function.as_ref().filter(|_| self.kind.is_empty() || self.kind == "function")
+    }
+
+    pub fn is_web_search(&self) -> bool {
+        self.kind == WEB_SEARCH_TOOL
+    }
+}
+
+/// The tool type the doors use for a vendor's built-in web search.
+pub const WEB_SEARCH_TOOL: &str = "web_search";
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct FunctionDef {

@@ -121,6 +121,17 @@ pub fn encode_data(payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// `event: <name>\ndata: <payload>\n\n` (Anthropic and Responses streams name every event).
+pub fn encode_event(name: &str, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(name.len() + payload.len() + 16);
+    out.put_slice(b"event: ");
+    out.put_slice(name.as_bytes());
+    out.put_slice(b"\ndata: ");
+    out.put_slice(payload);
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
 /// The terminator OpenAI clients wait for.
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
 

@@ -8,6 +8,7 @@ mod stream;
 pub use request::build_request;
 pub(crate) use request::payload;
 pub use response::parse_response;
+pub(crate) use response::AnthropicUsage;
 pub use stream::StreamToOpenAi;
 
 /// The API version every request names.

@@ -74,20 +74,23 @@ pub(crate) fn payload(
 
     let tools: Vec<Tool> = body.field("tools").unwrap_or_default();
     if !tools.is_empty() {
-        let converted: Vec<Value> = tools
+        let mut converted: Vec<Value> = tools
             .iter()
-            .filter(|t| t.kind.is_empty() || t.kind == "function")
-            .map(|t| {
+            .filter_map(Tool::as_function)
+            .map(|f| {
                 let mut tool = json!({
-                    "name": t.function.name,
-                    "input_schema": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    "name": f.name,
+                    "input_schema": f.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
                 });
-                if let Some(d) = &t.function.description {
+                if let Some(d) = &f.description {
                     tool["description"] = json!(d);
                 }
                 tool
             })
             .collect();
+        if tools.iter().any(Tool::is_web_search) {
+            converted.push(json!({ "type": "web_search_20250305", "name": "web_search" }));
+        }
         out.insert("tools".into(), Value::Array(converted));
         let parallel = body.field::<bool>("parallel_tool_calls");
         if let Some(choice) = tool_choice(body.field::<Value>("tool_choice"), parallel) {

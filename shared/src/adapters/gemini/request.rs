@@ -86,13 +86,13 @@ pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, AdapterErr
     let declared: Vec<Tool> = body.field("tools").unwrap_or_default();
     let declarations: Vec<Value> = declared
         .iter()
-        .filter(|t| t.kind.is_empty() || t.kind == "function")
-        .map(|t| {
-            let mut d = json!({ "name": t.function.name });
-            if let Some(desc) = &t.function.description {
+        .filter_map(Tool::as_function)
+        .map(|f| {
+            let mut d = json!({ "name": f.name });
+            if let Some(desc) = &f.description {
                 d["description"] = json!(desc);
             }
-            if let Some(params) = t.function.parameters.as_ref().filter(|p| has_properties(p)) {
+            if let Some(params) = f.parameters.as_ref().filter(|p| has_properties(p)) {
                 d["parameters"] = clean_schema(params);
             }
             d
@@ -104,7 +104,7 @@ pub(crate) fn payload(body: &RawObject, alias: &str) -> Result<Value, AdapterErr
             out.insert("toolConfig".into(), config);
         }
     }
-    if alias.to_ascii_lowercase().ends_with("-search") {
+    if alias.to_ascii_lowercase().ends_with("-search") || declared.iter().any(Tool::is_web_search) {
         tools.push(json!({ "googleSearch": {} }));
     }
     if !tools.is_empty() {

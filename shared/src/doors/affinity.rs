@@ -1,0 +1,108 @@
+//! Which conversation a request belongs to, so that its turns go to the same channel and
+//! upstream key while those are healthy and the provider's prompt cache keeps hitting.
+//!
+//! | door      | conversation named by                                                  |
+//! |-----------|------------------------------------------------------------------------|
+//! | Messages  | `X-Claude-Code-Session-Id`, else `metadata.user_id`, else the prompt    |
+//! | Responses | `prompt_cache_key`, else the `session-id` header, else the prompt       |
+//! | Gemini    | the prompt                                                              |
+//! | Chat      | `prompt_cache_key` only (plain chat keeps the key's scheduling)         |
+//!
+//! "The prompt" is the system prompt and the first turn, which stay the same for a whole
+//! conversation. The key is a 64-bit FNV-1a hash: stable across processes and versions, so
+//! several gateway instances send one conversation to the same channel without sharing state.
+
+use http::HeaderMap;
+
+use super::Door;
+use crate::adapters::raw::RawObject;
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The conversation key of a request, if its door names one.
+pub fn conversation_key(door: Door, headers: &HeaderMap, body: &RawObject) -> Option<u64> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let named = |name: &str| body.field::<String>(name).filter(|v| !v.is_empty());
+    let explicit = match door {
+        Door::Chat => return named("prompt_cache_key").map(|k| fnv1a(k.as_bytes())),
+        Door::Messages => header("x-claude-code-session-id").map(str::to_owned).or_else(|| {
+            body.field::<serde_json::Value>("metadata")
+                .and_then(|m| m.get("user_id").and_then(|u| u.as_str()).map(str::to_owned))
+                .filter(|u| !u.is_empty())
+        }),
+    };
+    if let Some(name) = explicit {
+        return Some(fnv1a(name.as_bytes()));
+    }
+    let (system, turns) = match door {
+        Door::Messages => ("system", "messages"),
+        Door::Chat => return None,
+    };
+    let system = body.get(system).map(|v| v.get()).unwrap_or("");
+    let first = body.get(turns).map(|v| first_item(v.get())).unwrap_or("");
+    if system.is_empty() && first.is_empty() {
+        return None;
+    }
+    Some(fnv1a(system.as_bytes()) ^ fnv1a(first.as_bytes()).rotate_left(1))
+}
+
+/// The first item of a JSON list as raw text (the whole value when it is not a list).
+fn first_item(raw: &str) -> &str {
+    let Some(rest) = raw.trim_start().strip_prefix('[') else { return raw };
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => depth += 1,
+            ']' | '}' if depth == 0 => return rest[..i].trim(),
+            ']' | '}' => depth -= 1,
+            ',' if depth == 0 => return rest[..i].trim(),
+            _ => {}
+        }
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(door: Door, headers: &[(&str, &str)], body: &str) -> Option<u64> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        conversation_key(door, &map, &RawObject::parse(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_conversation_keeps_its_key_as_it_grows() {
+        let turn1 = r#"{"system":"s","messages":[{"role":"user","content":"a, [b]"}]}"#;
+        let turn2 =
+            r#"{"system":"s","messages":[{"role":"user","content":"a, [b]"},{"role":"assistant","content":"x"}]}"#;
+        let other = r#"{"system":"s","messages":[{"role":"user","content":"c"}]}"#;
+        assert_eq!(key(Door::Messages, &[], turn1), key(Door::Messages, &[], turn2));
+        assert_ne!(key(Door::Messages, &[], turn1), key(Door::Messages, &[], other));
+        assert_eq!(
+            key(Door::Messages, &[("x-claude-code-session-id", "abc")], turn1),
+            key(Door::Messages, &[("x-claude-code-session-id", "abc")], other)
+        );
+        assert_eq!(key(Door::Chat, &[], turn1), None);
+        assert!(key(Door::Chat, &[], r#"{"prompt_cache_key":"k"}"#).is_some());
+        assert_eq!(first_item(r#"[{"a":"],"}, 2]"#), r#"{"a":"],"}"#);
+    }
+}
