@@ -1,6 +1,7 @@
 //! Test harness: mock upstreams on 127.0.0.1 that record what they receive and misbehave on
 //! command, and the native gateway started on a real socket with a given `api.yaml`.
 
+pub mod agents;
 pub mod mock;
 pub mod speak;
 pub mod sse;

@@ -1,0 +1,113 @@
+//! The real coding agents against the gateway, each with a same-vendor and a foreign-vendor
+//! channel: a plain prompt (exit code 0, the upstream's text on stdout, usage seen) and a tool
+//! round trip (the agent runs the tool and its next request carries the result).
+
+use serde_json::{json, Value};
+use uni_api_tests::agents::{self, Agent};
+use uni_api_tests::speak::Said;
+use uni_api_tests::{native_only, Mock, Reply, TestGateway};
+
+const CLIENT_KEY: &str = "sk-agent-client";
+
+/// A gateway whose model `alias` is served by `mock` in the dialect of `base`.
+async fn gateway(mock_base: &str, upstream: &str, alias: &str) -> TestGateway {
+    let yaml = format!(
+        "providers:\n  - provider: up\n    base_url: {mock_base}\n    api: sk-upstream-secret\n    model:\n      - {upstream}: {alias}\napi_keys:\n  - api: {CLIENT_KEY}\n"
+    );
+    TestGateway::start(&yaml).await
+}
+
+fn tool_call(name: &str, arguments: Value) -> Reply {
+    Reply::Says(Said::ToolCall { id: "toolu_01AgentTest".into(), name: name.into(), arguments })
+}
+
+// === Claude Code ===
+
+async fn claude(gw: &TestGateway, args: &[&str]) -> Option<agents::Run> {
+    let bin = agents::bin_dir()?;
+    let env = [
+        ("ANTHROPIC_BASE_URL", format!("http://{}", gw.addr)),
+        ("ANTHROPIC_API_KEY", CLIENT_KEY.to_owned()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
+        ("DISABLE_TELEMETRY", "1".to_owned()),
+        ("DISABLE_AUTOUPDATER", "1".to_owned()),
+    ];
+    Some(agents::run(&bin, Agent::ClaudeCode, args, &env, &[]).await)
+}
+
+async fn claude_plain_prompt(mock: &Mock, base: String, upstream: &str) {
+    let gw = gateway(&base, upstream, "claude-sonnet-4-5").await;
+    let Some(run) = claude(
+        &gw,
+        &["-p", "Reply with the single word hello.", "--model", "claude-sonnet-4-5", "--output-format", "json"],
+    )
+    .await
+    else {
+        return;
+    };
+    run.assert_ok();
+    let result: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|_| panic!("{}", run.stdout));
+    assert_eq!(result["result"], "from upstream-mock", "{}", run.stdout);
+    assert_eq!(result["is_error"], false);
+    assert_eq!(result["usage"]["output_tokens"], 2, "{}", run.stdout);
+    let sent = mock.received();
+    assert_eq!(sent.len(), 1, "one request for one prompt");
+    assert_eq!(sent[0].body["model"].as_str().unwrap_or(upstream), upstream);
+}
+
+#[tokio::test]
+async fn claude_code_on_anthropic() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    claude_plain_prompt(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5-20250929").await;
+}
+
+#[tokio::test]
+async fn claude_code_on_gemini() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    claude_plain_prompt(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
+    assert!(mock.received()[0].path.contains("gemini-2.5-flash:streamGenerateContent"));
+}
+
+async fn claude_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
+    mock.script([tool_call("Bash", json!({"command": "echo tool-ok", "description": "print"}))]);
+    let gw = gateway(&base, upstream, "claude-sonnet-4-5").await;
+    let Some(run) =
+        claude(&gw, &["-p", "Run echo tool-ok with Bash.", "--model", "claude-sonnet-4-5", "--allowedTools", "Bash"])
+            .await
+    else {
+        return;
+    };
+    run.assert_ok();
+    assert!(run.stdout.contains("from upstream-mock"), "{}", run.stdout);
+    let sent = mock.received();
+    assert_eq!(sent.len(), 2, "the tool's result comes back in a second request");
+    let second = sent[1].body.to_string();
+    assert!(second.contains("tool-ok"), "the tool ran and its output was sent: {second}");
+}
+
+#[tokio::test]
+async fn claude_code_runs_a_tool_on_anthropic() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    claude_tool_round_trip(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5-20250929").await;
+}
+
+#[tokio::test]
+async fn claude_code_runs_a_tool_on_an_openai_format_channel() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    claude_tool_round_trip(&mock, mock.base(), "gpt-4.1").await;
+    let second = &mock.received()[1].body;
+    let tool = second["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").expect("a tool message");
+    assert!(tool["content"].as_str().unwrap().contains("tool-ok"), "{tool}");
+}
