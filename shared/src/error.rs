@@ -34,6 +34,8 @@ pub enum GatewayError {
     MethodNotAllowed(String, &'static str),
     #[error("{0}")]
     BadRequest(String),
+    #[error("this gateway serves the Responses API over HTTP only: POST /v1/responses (no WebSocket)")]
+    UpgradeRefused,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("rate limit exceeded for model `{model}`; retry after {retry_after_secs} s")]
@@ -57,6 +59,7 @@ impl GatewayError {
             Self::ModelForbidden(_) | Self::AdminOnly => StatusCode::FORBIDDEN,
             Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UpgradeRefused => StatusCode::UPGRADE_REQUIRED,
             Self::BadRequest(_) | Self::Flagged { .. } => StatusCode::BAD_REQUEST,
             Self::StatsDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -76,6 +79,7 @@ impl GatewayError {
             Self::ModelNotFound(_) => "model_not_found",
             Self::RouteNotFound { .. } => "unknown_url",
             Self::MethodNotAllowed(..) => "method_not_allowed",
+            Self::UpgradeRefused => "websocket_not_supported",
             Self::BadRequest(_) => "invalid_request",
             Self::Flagged { .. } => "content_flagged",
             Self::StatsDisabled => "statistics_disabled",

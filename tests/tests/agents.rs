@@ -111,3 +111,149 @@ async fn claude_code_runs_a_tool_on_an_openai_format_channel() {
     let tool = second["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").expect("a tool message");
     assert!(tool["content"].as_str().unwrap().contains("tool-ok"), "{tool}");
 }
+
+// === Codex ===
+
+async fn codex(gw: &TestGateway, prompt: &str) -> Option<agents::Run> {
+    let bin = agents::bin_dir()?;
+    let provider = format!(
+        "model_providers.uniapi={{name=\"uni-api\",base_url=\"http://{}/v1\",env_key=\"UNIAPI_KEY\",wire_api=\"responses\"}}",
+        gw.addr
+    );
+    let args = [
+        "exec",
+        "--skip-git-repo-check",
+        "--ephemeral",
+        "--json",
+        "-m",
+        "gpt-5-codex",
+        "-c",
+        "model_provider=uniapi",
+        "-c",
+        &provider,
+        "-c",
+        "analytics.enabled=false",
+        "-c",
+        "check_for_update_on_startup=false",
+        "--disable",
+        "plugins",
+        prompt,
+    ];
+    Some(agents::run(&bin, Agent::Codex, &args, &[("UNIAPI_KEY", CLIENT_KEY.to_owned())], &[]).await)
+}
+
+/// Codex's JSONL events.
+fn codex_events(stdout: &str) -> Vec<Value> {
+    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+async fn codex_plain_prompt(mock: &Mock, base: String, upstream: &str) {
+    let gw = gateway(&base, upstream, "gpt-5-codex").await;
+    let Some(run) = codex(&gw, "Reply with the single word hello.").await else { return };
+    run.assert_ok();
+    let events = codex_events(&run.stdout);
+    let message = events.iter().find(|e| e["type"] == "item.completed" && e["item"]["type"] == "agent_message");
+    assert_eq!(message.map(|e| &e["item"]["text"]), Some(&json!("from upstream-mock")), "{}", run.stdout);
+    let done = events.iter().find(|e| e["type"] == "turn.completed").expect("turn.completed");
+    assert_eq!(done["usage"]["input_tokens"], 3, "{done}");
+    assert_eq!(done["usage"]["output_tokens"], 2, "{done}");
+    assert_eq!(mock.received().len(), 1);
+}
+
+#[tokio::test]
+async fn codex_on_openai() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    codex_plain_prompt(&mock, mock.base(), "gpt-5.1-codex").await;
+    let sent = &mock.received()[0];
+    assert_eq!(sent.path, "/v1/responses", "same vendor: the Responses API itself");
+    assert_eq!(sent.body["model"], "gpt-5.1-codex");
+    assert_eq!(sent.body["store"], false);
+}
+
+#[tokio::test]
+async fn codex_on_anthropic() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    codex_plain_prompt(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5").await;
+    let sent = &mock.received()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert!(sent.body["system"].as_str().unwrap().contains("Codex"), "Codex's instructions become the system prompt");
+}
+
+async fn codex_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
+    mock.script([tool_call("exec_command", json!({"cmd": "echo tool-ok"}))]);
+    let gw = gateway(&base, upstream, "gpt-5-codex").await;
+    let Some(run) = codex(&gw, "Run echo tool-ok.").await else { return };
+    run.assert_ok();
+    let events = codex_events(&run.stdout);
+    let command = events.iter().find(|e| e["type"] == "item.completed" && e["item"]["type"] == "command_execution");
+    assert!(
+        command.is_some_and(|c| c["item"]["aggregated_output"].as_str().unwrap_or("").contains("tool-ok")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("from upstream-mock"), "{}", run.stdout);
+    let sent = mock.received();
+    assert_eq!(sent.len(), 2, "the tool's output comes back in a second request");
+    assert!(sent[1].body.to_string().contains("tool-ok"), "{}", sent[1].body);
+}
+
+#[tokio::test]
+async fn codex_runs_a_tool_on_openai() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    codex_tool_round_trip(&mock, mock.base(), "gpt-5.1-codex").await;
+}
+
+#[tokio::test]
+async fn codex_runs_a_tool_on_gemini() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    codex_tool_round_trip(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-pro").await;
+    let contents = &mock.received()[1].body["contents"];
+    let response = contents.as_array().unwrap().iter().find_map(|c| c["parts"][0].get("functionResponse"));
+    assert_eq!(response.map(|r| &r["name"]), Some(&json!("exec_command")), "{contents}");
+}
+
+#[tokio::test]
+async fn codex_with_its_built_in_openai_provider_falls_back_from_websocket() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let Some(bin) = agents::bin_dir() else { return };
+    let mock = Mock::start("upstream-mock").await;
+    let gw = gateway(&mock.base(), "gpt-5.1-codex", "gpt-5-codex").await;
+    // The built-in provider sends the key stored by `codex login --with-api-key`.
+    let auth = json!({"OPENAI_API_KEY": CLIENT_KEY, "auth_mode": "apikey"}).to_string();
+    let base = format!("openai_base_url=\"http://{}/v1\"", gw.addr);
+    let args = [
+        "exec",
+        "--skip-git-repo-check",
+        "--ephemeral",
+        "--json",
+        "-m",
+        "gpt-5-codex",
+        "-c",
+        &base,
+        "-c",
+        "analytics.enabled=false",
+        "-c",
+        "check_for_update_on_startup=false",
+        "--disable",
+        "plugins",
+        "Say hello.",
+    ];
+    let run = agents::run(&bin, Agent::Codex, &args, &[], &[(".codex/auth.json", auth)]).await;
+    run.assert_ok();
+    assert!(run.stdout.contains("from upstream-mock"), "{}", run.stdout);
+    assert_eq!(mock.received().len(), 1);
+}

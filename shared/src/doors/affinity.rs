@@ -33,12 +33,15 @@ pub fn conversation_key(door: Door, headers: &HeaderMap, body: &RawObject) -> Op
                 .and_then(|m| m.get("user_id").and_then(|u| u.as_str()).map(str::to_owned))
                 .filter(|u| !u.is_empty())
         }),
+        Door::Responses => named("prompt_cache_key")
+            .or_else(|| header("session-id").or_else(|| header("session_id")).map(str::to_owned)),
     };
     if let Some(name) = explicit {
         return Some(fnv1a(name.as_bytes()));
     }
     let (system, turns) = match door {
         Door::Messages => ("system", "messages"),
+        Door::Responses => ("instructions", "input"),
         Door::Chat => return None,
     };
     let system = body.get(system).map(|v| v.get()).unwrap_or("");

@@ -19,6 +19,7 @@ pub mod affinity;
 pub mod chat;
 pub(crate) mod hub;
 pub mod messages;
+pub mod responses;
 
 use std::collections::VecDeque;
 
@@ -42,6 +43,8 @@ pub enum Door {
     Chat,
     /// Anthropic Messages (`/v1/messages`): Claude Code.
     Messages,
+    /// OpenAI Responses (`/v1/responses`): Codex.
+    Responses,
 }
 
 /// What a native request carries besides its body.
@@ -61,6 +64,8 @@ impl Door {
     pub fn for_path(path: &str) -> Self {
         if path == "/v1/messages" || path.starts_with("/v1/messages/") {
             Self::Messages
+        } else if path == "/v1/responses" || path.starts_with("/v1/responses/") {
+            Self::Responses
         } else {
             Self::Chat
         }
@@ -71,13 +76,15 @@ impl Door {
         match self {
             Self::Chat => "openai",
             Self::Messages => "anthropic",
+            Self::Responses => "responses",
         }
     }
 
     /// `error` as this door's API would answer it: status, headers and body.
     pub fn error_response(self, error: &GatewayError) -> http::Response<ResponseBody> {
         match self {
-            Self::Chat => chat::error::response(error),
+            // Responses errors are OpenAI's.
+            Self::Chat | Self::Responses => chat::error::response(error),
             Self::Messages => messages::error::response(error),
         }
     }
@@ -90,6 +97,7 @@ impl Door {
             Self::Messages => {
                 dialect == Dialect::Anthropic || (dialect == Dialect::Vertex && vertex::is_claude(upstream_model))
             }
+            Self::Responses => matches!(dialect, Dialect::OpenAi | Dialect::OpenRouter),
         }
     }
 
@@ -99,22 +107,31 @@ impl Door {
         match self {
             Self::Chat => Ok(body.clone()),
             Self::Messages => messages::to_chat(body, keep_reasoning),
+            // Responses clients set an effort on purpose: it is always carried.
+            Self::Responses => responses::to_chat(body),
         }
     }
 
-    /// A hub completion as this door's reply.
-    pub fn reply_from_chat(self, completion: Bytes, ctx: &ResponseCtx) -> Result<Bytes, AdapterError> {
+    /// A hub completion as this door's reply to `request` (the client's body).
+    pub fn reply_from_chat(
+        self,
+        completion: Bytes,
+        ctx: &ResponseCtx,
+        request: &RawObject,
+    ) -> Result<Bytes, AdapterError> {
         match self {
             Self::Chat => Ok(completion),
             Self::Messages => messages::reply_from_chat(&completion, ctx),
+            Self::Responses => responses::reply_from_chat(&completion, ctx, request),
         }
     }
 
-    /// The writer of a translated stream's frames (hub chunks in).
-    pub fn encoder(self, ctx: ResponseCtx) -> Encoder {
+    /// The writer of a translated stream's frames (hub chunks in) for `request`.
+    pub fn encoder(self, ctx: ResponseCtx, request: &RawObject) -> Encoder {
         match self {
             Self::Chat => Encoder::Chat(chat::Frames),
             Self::Messages => Encoder::Messages(messages::FromChat::new(ctx)),
+            Self::Responses => Encoder::Responses(Box::new(responses::FromChat::new(ctx, request))),
         }
     }
 
@@ -131,6 +148,9 @@ impl Door {
                 call.region,
                 call.forward,
             ),
+            Self::Responses => {
+                responses::native::build_request(provider, key, call.body, call.upstream_model, call.stream)
+            }
         }
     }
 
@@ -139,6 +159,7 @@ impl Door {
         match self {
             Self::Chat => Err(AdapterError::config("chat completions are read by the dialect adapters")),
             Self::Messages => messages::native::read_reply(body, alias),
+            Self::Responses => responses::native::read_reply(body, alias),
         }
     }
 
@@ -147,6 +168,7 @@ impl Door {
         match self {
             Self::Chat => None,
             Self::Messages => Some((Relay::Messages(messages::native::Relay::new(alias)), Encoder::Native(self))),
+            Self::Responses => Some((Relay::Responses(responses::native::Relay::new(alias)), Encoder::Native(self))),
         }
     }
 
@@ -154,6 +176,7 @@ impl Door {
         match self {
             Self::Chat => chat::error::stream_frame(error),
             Self::Messages => messages::error::stream_frame(error),
+            Self::Responses => responses::native::failed_frame(error),
         }
     }
 }
@@ -162,6 +185,7 @@ impl Door {
 pub enum Encoder {
     Chat(chat::Frames),
     Messages(messages::FromChat),
+    Responses(Box<responses::FromChat>),
     /// A native stream's frames, already in the door's shape, passed on; errors in its shape.
     Native(Door),
 }
@@ -171,6 +195,7 @@ impl FrameEncoder for Encoder {
         match self {
             Self::Chat(e) => e.encode(payload, out),
             Self::Messages(e) => e.encode(payload, out),
+            Self::Responses(e) => e.encode(payload, out),
             Self::Native(_) => {
                 out.push_back(payload);
                 Ok(())
@@ -182,6 +207,7 @@ impl FrameEncoder for Encoder {
         match self {
             Self::Chat(e) => e.end(out),
             Self::Messages(e) => e.end(out),
+            Self::Responses(e) => e.end(out),
             // The upstream's own terminal event has been relayed.
             Self::Native(_) => {}
         }
@@ -191,6 +217,7 @@ impl FrameEncoder for Encoder {
         match self {
             Self::Chat(e) => e.fail(error, out),
             Self::Messages(e) => e.fail(error, out),
+            Self::Responses(e) => e.fail(error, out),
             Self::Native(door) => out.push_back(door.stream_error_frame(error)),
         }
     }
@@ -199,24 +226,28 @@ impl FrameEncoder for Encoder {
 /// Every door's native stream relay behind one type.
 pub enum Relay {
     Messages(messages::native::Relay),
+    Responses(responses::native::Relay),
 }
 
 impl StreamTranslator for Relay {
     fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, StreamError> {
         match self {
             Self::Messages(r) => r.on_event(event, out),
+            Self::Responses(r) => r.on_event(event, out),
         }
     }
 
     fn finish(&mut self) -> Result<(), StreamError> {
         match self {
             Self::Messages(r) => r.finish(),
+            Self::Responses(r) => r.finish(),
         }
     }
 
     fn usage(&self) -> Option<Usage> {
         match self {
             Self::Messages(r) => r.usage(),
+            Self::Responses(r) => r.usage(),
         }
     }
 }

@@ -160,7 +160,9 @@ impl<'a> Run<'a> {
             self.record_skip(channel, Failure::BadResponse, &reason);
             return Ok(None);
         }
-        let native = self.request.door.is_native_on(provider.dialect, &candidate.upstream);
+        let lacks_route = &self.inner.lacks_native_route[candidate.provider];
+        let mut native = self.request.door.is_native_on(provider.dialect, &candidate.upstream)
+            && !lacks_route.load(std::sync::atomic::Ordering::Relaxed);
         if !native && self.request.endpoint == Endpoint::Chat {
             self.prepare_hub(provider.dialect).await?;
         }
@@ -202,7 +204,15 @@ impl<'a> Run<'a> {
             }
             self.made += 1;
             let credential = slot.key.map(|k| &provider.keys[k]).or(token.as_ref());
-            let attempt = self.attempt(provider, credential, candidate, slot.region, native).await;
+            let mut attempt = self.attempt(provider, credential, candidate, slot.region, native).await;
+            if native && answered_no_route(&attempt) {
+                // An OpenAI-compatible server without the door's own endpoint: translate instead.
+                tracing::info!(provider = %provider.name, door = self.request.door.name(), "no native route; translating");
+                lacks_route.store(true, std::sync::atomic::Ordering::Relaxed);
+                native = false;
+                self.prepare_hub(provider.dialect).await?;
+                attempt = self.attempt(provider, credential, candidate, slot.region, native).await;
+            }
             let (reason, failure, passthrough) = match attempt {
                 Ok(reply) => return Ok(Some(Success { reply, key_number: slot.key.map(|k| k + 1) })),
                 Err(AttemptError::Client(reason)) => return Err(GatewayError::BadRequest(reason)),
@@ -420,7 +430,7 @@ impl<'a> Run<'a> {
                 Some((relay, encoder)) => (Upstream::Relay(relay), encoder),
                 None => {
                     let translator = adapters::translator(provider.dialect, upstream_model, ctx.clone());
-                    (Upstream::Dialect(translator), request.door.encoder(ctx))
+                    (Upstream::Dialect(translator), request.door.encoder(ctx, &request.body))
                 }
             };
             let mut driver =
@@ -447,11 +457,23 @@ impl<'a> Run<'a> {
             _ if native => request.door.read_native_reply(&body, &request.model)?,
             Endpoint::Chat => {
                 let (completion, usage) = adapters::parse_response(provider.dialect, upstream_model, &body, &ctx)?;
-                (request.door.reply_from_chat(completion, &ctx)?, usage)
+                (request.door.reply_from_chat(completion, &ctx, &request.body)?, usage)
             }
             _ => adapters::parse_passthrough(provider.dialect, &body, &request.model)?,
         };
         Ok(Reply::Full { body, usage, content_type: None })
+    }
+}
+
+/// Whether an attempt failed because the upstream has no such route (404 or 405 whose body does
+/// not speak of the model, which a missing model would).
+fn answered_no_route(attempt: &Result<Reply, AttemptError>) -> bool {
+    match attempt {
+        Err(AttemptError::Failed { passthrough: Some((status, body)), .. }) => {
+            matches!(status.as_u16(), 404 | 405)
+                && !String::from_utf8_lossy(body).to_ascii_lowercase().contains("model")
+        }
+        _ => false,
     }
 }
 

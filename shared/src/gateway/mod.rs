@@ -55,6 +55,9 @@ struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     platform: Platform,
     vertex_tokens: vertex::TokenSlots,
+    /// Per provider: it answered that it has no route for a door's own API (an OpenAI-compatible
+    /// server without `/responses`), so that door's requests are translated for it from now on.
+    lacks_native_route: Vec<std::sync::atomic::AtomicBool>,
 }
 
 impl Inner {
@@ -69,12 +72,14 @@ impl Gateway {
     pub fn new(config: Config, platform: Platform) -> Self {
         let catalog = Catalog::new(&config, &HashMap::new());
         let vertex_tokens = vertex::slots(config.providers.len());
+        let lacks_native_route = (0..config.providers.len()).map(|_| Default::default()).collect();
         Self {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
                 catalog: RwLock::new(Arc::new(catalog)),
                 platform,
                 vertex_tokens,
+                lacks_native_route,
             }),
         }
     }
@@ -158,7 +163,17 @@ impl Gateway {
                 Ok(client) => count::serve(inner, Door::Messages, client, headers, &body).await,
                 Err(e) => Err(e),
             },
-            ("/v1/messages" | "/v1/messages/count_tokens", _) => {
+            ("/v1/responses", &Method::POST) => match authenticate(&inner.config, headers) {
+                Ok(client) => {
+                    let request = ClientRequest::read_responses(headers, &body);
+                    Ok(route::serve(inner, ledger(Door::Responses, "/v1/responses", client), request).await)
+                }
+                Err(e) => Err(e),
+            },
+            // Codex's built-in provider tries a WebSocket first; a plain refusal at once (not a 404
+            // it retries) makes it fall back to HTTP without delay.
+            ("/v1/responses", &Method::GET) => Err(GatewayError::UpgradeRefused),
+            ("/v1/messages" | "/v1/messages/count_tokens" | "/v1/responses", _) => {
                 Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
             }
             (path, method) if Endpoint::from_path(path).is_some() => {

@@ -31,6 +31,8 @@ pub(super) struct ClientRequest {
     pub token_input: bool,
     /// The request declares the vendor's web search tool, which only some dialects serve.
     pub needs_web_search: bool,
+    /// A tool type only a channel of the door's own API can run (Responses' `file_search`, …).
+    pub native_only_tool: Option<String>,
     /// Client headers an upstream of the door's own API must see (`anthropic-beta`, …).
     pub forward: Vec<(HeaderName, HeaderValue)>,
     /// The conversation the request belongs to (see `doors::affinity`).
@@ -51,9 +53,37 @@ impl ClientRequest {
             has_tools: false,
             token_input: false,
             needs_web_search: false,
+            native_only_tool: None,
             forward: Vec::new(),
             conversation: None,
         }
+    }
+
+    /// Reads a Responses-door request.
+    pub fn read_responses(headers: &HeaderMap, body: &[u8]) -> Result<Self, GatewayError> {
+        let body = json_object(body)?;
+        let model = required_model(&body)?;
+        match body.present("input").map(|i| i.get().as_bytes()[0]) {
+            None | Some(b'"' | b'[') => {}
+            Some(_) => return Err(GatewayError::BadRequest("`input` must be a string or a list of items".into())),
+        }
+        let tools: Vec<Value> = body.field("tools").unwrap_or_default();
+        let extra_tools = body.get("input").is_some_and(|i| i.get().contains("\"additional_tools\""));
+        Ok(Self {
+            door: Door::Responses,
+            endpoint: Endpoint::Chat,
+            stream: body.field::<bool>("stream").unwrap_or(false),
+            wants_usage: true,
+            has_tools: !tools.is_empty() || extra_tools,
+            needs_web_search: tools.iter().any(|t| t["type"].as_str().is_some_and(|k| k.starts_with("web_search"))),
+            native_only_tool: crate::doors::responses::unservable_tool(&body),
+            form: None,
+            token_input: false,
+            forward: Vec::new(),
+            conversation: conversation_key(Door::Responses, headers, &body),
+            model,
+            body,
+        })
     }
 
     /// Reads a Messages-door request (Anthropic's shape).
@@ -78,6 +108,7 @@ impl ClientRequest {
             wants_usage: true,
             has_tools: !tools.is_empty(),
             needs_web_search: tools.iter().any(|t| t["type"].as_str().is_some_and(|k| k.starts_with("web_search"))),
+            native_only_tool: None,
             form: None,
             token_input: false,
             forward,
@@ -177,6 +208,7 @@ fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayEr
         has_tools,
         token_input,
         needs_web_search: false,
+        native_only_tool: None,
         forward: Vec::new(),
     })
 }

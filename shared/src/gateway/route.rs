@@ -141,6 +141,16 @@ async fn candidates(
             )));
         }
     }
+    if let Some(kind) = &request.native_only_tool {
+        candidates.retain(|c| request.door.is_native_on(config.providers[c.provider].dialect, &c.upstream));
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "tools of type `{kind}` run only on an upstream of the {} API itself, and no channel serving `{model}` \
+                 is one",
+                request.door.name()
+            )));
+        }
+    }
     if request.needs_web_search {
         candidates.retain(|c| {
             let dialect = config.providers[c.provider].dialect;

@@ -17,6 +17,7 @@ fn kind(error: &GatewayError) -> &'static str {
         GatewayError::ModelNotFound(_)
         | GatewayError::RouteNotFound { .. }
         | GatewayError::MethodNotAllowed(..)
+        | GatewayError::UpgradeRefused
         | GatewayError::BadRequest(_)
         | GatewayError::Flagged { .. }
         | GatewayError::PayloadTooLarge { .. } => "invalid_request_error",
