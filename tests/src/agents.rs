@@ -54,23 +54,25 @@ pub fn bin_dir() -> Option<PathBuf> {
     None
 }
 
+/// Files to write before a run: under its `HOME`, and in the folder it runs in.
+#[derive(Default)]
+pub struct Files<'a> {
+    pub home: &'a [(&'a str, String)],
+    pub project: &'a [(&'a str, String)],
+}
+
 /// Runs `agent` with `args` in a fresh folder, with only `env` (plus `PATH`, `HOME`, `TERM`).
-/// `home_files` are written under its `HOME` first (relative path, contents).
-pub async fn run(
-    bin: &Path,
-    agent: Agent,
-    args: &[&str],
-    env: &[(&str, String)],
-    home_files: &[(&str, String)],
-) -> Run {
+pub async fn run(bin: &Path, agent: Agent, args: &[&str], env: &[(&str, String)], files: Files<'_>) -> Run {
     let work = tempfile::tempdir().expect("temp dir");
     let home = work.path().join("home");
     let cwd = work.path().join("project");
     std::fs::create_dir_all(&cwd).expect("project dir");
-    for (path, contents) in home_files {
-        let file = home.join(path);
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("home dir");
-        std::fs::write(file, contents).expect("home file");
+    for (root, list) in [(&home, files.home), (&cwd, files.project)] {
+        for (path, contents) in list {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
+            std::fs::write(file, contents).expect("file");
+        }
     }
     std::fs::create_dir_all(&home).expect("home");
     let mut command = tokio::process::Command::new(bin.join(agent.binary()));

@@ -3,7 +3,7 @@
 //! round trip (the agent runs the tool and its next request carries the result).
 
 use serde_json::{json, Value};
-use uni_api_tests::agents::{self, Agent};
+use uni_api_tests::agents::{self, Agent, Files};
 use uni_api_tests::speak::Said;
 use uni_api_tests::{native_only, Mock, Reply, TestGateway};
 
@@ -32,7 +32,7 @@ async fn claude(gw: &TestGateway, args: &[&str]) -> Option<agents::Run> {
         ("DISABLE_TELEMETRY", "1".to_owned()),
         ("DISABLE_AUTOUPDATER", "1".to_owned()),
     ];
-    Some(agents::run(&bin, Agent::ClaudeCode, args, &env, &[]).await)
+    Some(agents::run(&bin, Agent::ClaudeCode, args, &env, Files::default()).await)
 }
 
 async fn claude_plain_prompt(mock: &Mock, base: String, upstream: &str) {
@@ -139,7 +139,7 @@ async fn codex(gw: &TestGateway, prompt: &str) -> Option<agents::Run> {
         "plugins",
         prompt,
     ];
-    Some(agents::run(&bin, Agent::Codex, &args, &[("UNIAPI_KEY", CLIENT_KEY.to_owned())], &[]).await)
+    Some(agents::run(&bin, Agent::Codex, &args, &[("UNIAPI_KEY", CLIENT_KEY.to_owned())], Files::default()).await)
 }
 
 /// Codex's JSONL events.
@@ -252,8 +252,107 @@ async fn codex_with_its_built_in_openai_provider_falls_back_from_websocket() {
         "plugins",
         "Say hello.",
     ];
-    let run = agents::run(&bin, Agent::Codex, &args, &[], &[(".codex/auth.json", auth)]).await;
+    let home = [(".codex/auth.json", auth)];
+    let run = agents::run(&bin, Agent::Codex, &args, &[], Files { home: &home, project: &[] }).await;
     run.assert_ok();
     assert!(run.stdout.contains("from upstream-mock"), "{}", run.stdout);
     assert_eq!(mock.received().len(), 1);
+}
+
+// === Gemini CLI ===
+
+async fn gemini(gw: &TestGateway, prompt: &str, project: &[(&str, String)]) -> Option<agents::Run> {
+    let bin = agents::bin_dir()?;
+    let settings = json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "privacy": {"usageStatisticsEnabled": false},
+        "telemetry": {"enabled": false},
+        "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false}
+    })
+    .to_string();
+    let env = [
+        ("GEMINI_API_KEY", CLIENT_KEY.to_owned()),
+        ("GOOGLE_GEMINI_BASE_URL", format!("http://{}", gw.addr)),
+        ("GEMINI_CLI_TRUST_WORKSPACE", "true".to_owned()),
+    ];
+    let args = ["-p", prompt, "-m", "gemini-2.5-flash", "--output-format", "json"];
+    let home = [(".gemini/settings.json", settings)];
+    Some(agents::run(&bin, Agent::GeminiCli, &args, &env, Files { home: &home, project }).await)
+}
+
+async fn gemini_plain_prompt(mock: &Mock, base: String, upstream: &str) {
+    let gw = gateway(&base, upstream, "gemini-2.5-flash").await;
+    let Some(run) = gemini(&gw, "Reply with the single word hello.", &[]).await else { return };
+    run.assert_ok();
+    let result: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|_| panic!("{}", run.stdout));
+    assert_eq!(result["response"], "from upstream-mock", "{}", run.stdout);
+    let tokens = result["stats"]["models"].as_object().and_then(|m| m.values().next()).map(|m| m["tokens"].clone());
+    assert_eq!(
+        tokens.as_ref().map(|t| (&t["prompt"], &t["candidates"])),
+        Some((&json!(3), &json!(2))),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mock.received().len(), 1);
+}
+
+#[tokio::test]
+async fn gemini_cli_on_gemini() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    gemini_plain_prompt(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
+    assert_eq!(mock.received()[0].uri, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+}
+
+#[tokio::test]
+async fn gemini_cli_on_an_openai_format_channel() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    gemini_plain_prompt(&mock, mock.base(), "gpt-4.1-mini").await;
+    assert_eq!(mock.received()[0].path, "/v1/chat/completions");
+}
+
+async fn gemini_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
+    mock.script([tool_call("read_file", json!({"file_path": "notes.txt"}))]);
+    let gw = gateway(&base, upstream, "gemini-2.5-flash").await;
+    let project = [("notes.txt", "tool-ok\n".to_owned())];
+    let Some(run) = gemini(&gw, "Read notes.txt.", &project).await else { return };
+    run.assert_ok();
+    assert!(run.stdout.contains("from upstream-mock"), "{}", run.stdout);
+    let sent = mock.received();
+    assert_eq!(sent.len(), 2, "the tool's result comes back in a second request");
+    assert!(sent[1].body.to_string().contains("tool-ok"), "{}", sent[1].body);
+}
+
+#[tokio::test]
+async fn gemini_cli_runs_a_tool_on_gemini() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    gemini_tool_round_trip(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
+    let contents = &mock.received()[1].body["contents"];
+    let call = contents.as_array().unwrap().iter().find(|c| c["role"] == "model").unwrap();
+    assert_eq!(call["parts"][0]["thoughtSignature"], "c2ln", "the signature goes back as the upstream sent it");
+}
+
+#[tokio::test]
+async fn gemini_cli_runs_a_tool_on_anthropic() {
+    if native_only("the agents run against the native gateway") {
+        return;
+    }
+    let mock = Mock::start("upstream-mock").await;
+    gemini_tool_round_trip(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5").await;
+    let messages = mock.received()[1].body["messages"].clone();
+    let result = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .find(|b| b["type"] == "tool_result");
+    assert!(result.is_some_and(|r| r["content"].to_string().contains("tool-ok")), "{messages}");
 }

@@ -35,6 +35,7 @@ pub fn conversation_key(door: Door, headers: &HeaderMap, body: &RawObject) -> Op
         }),
         Door::Responses => named("prompt_cache_key")
             .or_else(|| header("session-id").or_else(|| header("session_id")).map(str::to_owned)),
+        Door::Gemini(_) => None,
     };
     if let Some(name) = explicit {
         return Some(fnv1a(name.as_bytes()));
@@ -42,6 +43,7 @@ pub fn conversation_key(door: Door, headers: &HeaderMap, body: &RawObject) -> Op
     let (system, turns) = match door {
         Door::Messages => ("system", "messages"),
         Door::Responses => ("instructions", "input"),
+        Door::Gemini(_) => ("systemInstruction", "contents"),
         Door::Chat => return None,
     };
     let system = body.get(system).map(|v| v.get()).unwrap_or("");

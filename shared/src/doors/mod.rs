@@ -17,6 +17,7 @@
 
 pub mod affinity;
 pub mod chat;
+pub mod gemini;
 pub(crate) mod hub;
 pub mod messages;
 pub mod responses;
@@ -45,6 +46,8 @@ pub enum Door {
     Messages,
     /// OpenAI Responses (`/v1/responses`): Codex.
     Responses,
+    /// Gemini (`/v1beta/models/{model}:…`): Gemini CLI; streams framed as asked.
+    Gemini(gemini::Framing),
 }
 
 /// What a native request carries besides its body.
@@ -66,6 +69,8 @@ impl Door {
             Self::Messages
         } else if path == "/v1/responses" || path.starts_with("/v1/responses/") {
             Self::Responses
+        } else if path.starts_with("/v1beta/") || gemini::parse_path(path).is_some() {
+            Self::Gemini(gemini::Framing::Sse)
         } else {
             Self::Chat
         }
@@ -77,6 +82,7 @@ impl Door {
             Self::Chat => "openai",
             Self::Messages => "anthropic",
             Self::Responses => "responses",
+            Self::Gemini(_) => "gemini",
         }
     }
 
@@ -86,6 +92,7 @@ impl Door {
             // Responses errors are OpenAI's.
             Self::Chat | Self::Responses => chat::error::response(error),
             Self::Messages => messages::error::response(error),
+            Self::Gemini(_) => gemini::error::response(error),
         }
     }
 
@@ -98,6 +105,9 @@ impl Door {
                 dialect == Dialect::Anthropic || (dialect == Dialect::Vertex && vertex::is_claude(upstream_model))
             }
             Self::Responses => matches!(dialect, Dialect::OpenAi | Dialect::OpenRouter),
+            Self::Gemini(_) => {
+                dialect == Dialect::Gemini || (dialect == Dialect::Vertex && !vertex::is_claude(upstream_model))
+            }
         }
     }
 
@@ -109,6 +119,7 @@ impl Door {
             Self::Messages => messages::to_chat(body, keep_reasoning),
             // Responses clients set an effort on purpose: it is always carried.
             Self::Responses => responses::to_chat(body),
+            Self::Gemini(_) => gemini::to_chat(body, keep_reasoning),
         }
     }
 
@@ -123,6 +134,7 @@ impl Door {
             Self::Chat => Ok(completion),
             Self::Messages => messages::reply_from_chat(&completion, ctx),
             Self::Responses => responses::reply_from_chat(&completion, ctx, request),
+            Self::Gemini(_) => gemini::reply_from_chat(&completion, ctx),
         }
     }
 
@@ -132,6 +144,7 @@ impl Door {
             Self::Chat => Encoder::Chat(chat::Frames),
             Self::Messages => Encoder::Messages(messages::FromChat::new(ctx)),
             Self::Responses => Encoder::Responses(Box::new(responses::FromChat::new(ctx, request))),
+            Self::Gemini(framing) => Encoder::Gemini(gemini::FromChat::new(ctx, framing)),
         }
     }
 
@@ -151,6 +164,9 @@ impl Door {
             Self::Responses => {
                 responses::native::build_request(provider, key, call.body, call.upstream_model, call.stream)
             }
+            Self::Gemini(_) => {
+                gemini::native::build_request(provider, key, call.body, call.upstream_model, call.stream, call.region)
+            }
         }
     }
 
@@ -160,6 +176,7 @@ impl Door {
             Self::Chat => Err(AdapterError::config("chat completions are read by the dialect adapters")),
             Self::Messages => messages::native::read_reply(body, alias),
             Self::Responses => responses::native::read_reply(body, alias),
+            Self::Gemini(_) => gemini::native::read_reply(body, alias),
         }
     }
 
@@ -169,6 +186,10 @@ impl Door {
             Self::Chat => None,
             Self::Messages => Some((Relay::Messages(messages::native::Relay::new(alias)), Encoder::Native(self))),
             Self::Responses => Some((Relay::Responses(responses::native::Relay::new(alias)), Encoder::Native(self))),
+            Self::Gemini(framing) => Some((
+                Relay::Gemini(gemini::native::Relay::new(alias)),
+                Encoder::GeminiFrames(gemini::native::Frames::new(framing)),
+            )),
         }
     }
 
@@ -177,6 +198,7 @@ impl Door {
             Self::Chat => chat::error::stream_frame(error),
             Self::Messages => messages::error::stream_frame(error),
             Self::Responses => responses::native::failed_frame(error),
+            Self::Gemini(framing) => gemini::native::Frames::new(framing).failure(error),
         }
     }
 }
@@ -186,6 +208,9 @@ pub enum Encoder {
     Chat(chat::Frames),
     Messages(messages::FromChat),
     Responses(Box<responses::FromChat>),
+    Gemini(gemini::FromChat),
+    /// A native Gemini stream's responses, framed as the client asked.
+    GeminiFrames(gemini::native::Frames),
     /// A native stream's frames, already in the door's shape, passed on; errors in its shape.
     Native(Door),
 }
@@ -196,6 +221,8 @@ impl FrameEncoder for Encoder {
             Self::Chat(e) => e.encode(payload, out),
             Self::Messages(e) => e.encode(payload, out),
             Self::Responses(e) => e.encode(payload, out),
+            Self::Gemini(e) => e.encode(payload, out),
+            Self::GeminiFrames(e) => e.encode(payload, out),
             Self::Native(_) => {
                 out.push_back(payload);
                 Ok(())
@@ -208,6 +235,8 @@ impl FrameEncoder for Encoder {
             Self::Chat(e) => e.end(out),
             Self::Messages(e) => e.end(out),
             Self::Responses(e) => e.end(out),
+            Self::Gemini(e) => e.end(out),
+            Self::GeminiFrames(e) => e.end(out),
             // The upstream's own terminal event has been relayed.
             Self::Native(_) => {}
         }
@@ -218,6 +247,8 @@ impl FrameEncoder for Encoder {
             Self::Chat(e) => e.fail(error, out),
             Self::Messages(e) => e.fail(error, out),
             Self::Responses(e) => e.fail(error, out),
+            Self::Gemini(e) => e.fail(error, out),
+            Self::GeminiFrames(e) => e.fail(error, out),
             Self::Native(door) => out.push_back(door.stream_error_frame(error)),
         }
     }
@@ -227,6 +258,7 @@ impl FrameEncoder for Encoder {
 pub enum Relay {
     Messages(messages::native::Relay),
     Responses(responses::native::Relay),
+    Gemini(gemini::native::Relay),
 }
 
 impl StreamTranslator for Relay {
@@ -234,6 +266,7 @@ impl StreamTranslator for Relay {
         match self {
             Self::Messages(r) => r.on_event(event, out),
             Self::Responses(r) => r.on_event(event, out),
+            Self::Gemini(r) => r.on_event(event, out),
         }
     }
 
@@ -241,6 +274,7 @@ impl StreamTranslator for Relay {
         match self {
             Self::Messages(r) => r.finish(),
             Self::Responses(r) => r.finish(),
+            Self::Gemini(r) => r.finish(),
         }
     }
 
@@ -248,6 +282,7 @@ impl StreamTranslator for Relay {
         match self {
             Self::Messages(r) => r.usage(),
             Self::Responses(r) => r.usage(),
+            Self::Gemini(r) => r.usage(),
         }
     }
 }

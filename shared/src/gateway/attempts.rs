@@ -114,8 +114,15 @@ impl<'a> Run<'a> {
         let request = self.request;
         let slot = keeps_reasoning(dialect) as usize;
         if request.door != Door::Chat && self.hubs[slot].is_none() {
-            let hub =
+            let mut hub =
                 request.door.to_chat(&request.body, slot == 1).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            if request.stream && !hub.contains("stream") {
+                // Gemini streams by method, not by a body field; the hub says it.
+                let set = |hub: &mut RawObject, key: &str, value: Value| hub.set(key, &value);
+                set(&mut hub, "stream", Value::Bool(true))
+                    .and_then(|()| set(&mut hub, "stream_options", serde_json::json!({ "include_usage": true })))
+                    .map_err(|e| GatewayError::Internal(e.to_string()))?;
+            }
             self.hubs[slot] = Some(hub);
         }
         if images::needs_inlining(dialect) && self.inlined[slot].is_none() {

@@ -5,12 +5,22 @@ use http::HeaderMap;
 use crate::config::Config;
 use crate::error::GatewayError;
 
-/// Finds the client key in `x-api-key` or `Authorization: Bearer …` and returns its index.
+/// Finds the client key in `x-api-key`, `x-goog-api-key`, `Authorization: Bearer …` or, where
+/// the API puts it there (Gemini), the `key` query parameter, and returns its index.
 ///
 /// Every configured key is compared, each in constant time, so the answer's timing does not
 /// reveal how much of a guess was right or which key it resembled.
 pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<usize, GatewayError> {
-    let presented = presented_key(headers).ok_or(GatewayError::MissingKey)?;
+    authenticate_with(config, headers, None)
+}
+
+/// `authenticate`, also accepting the key from a `key=` query (Gemini's clients send it so).
+pub fn authenticate_with(config: &Config, headers: &HeaderMap, query: Option<&str>) -> Result<usize, GatewayError> {
+    let from_query = query.and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "key").map(|(_, v)| v));
+    let presented = match presented_key(headers) {
+        Some(key) => std::borrow::Cow::Borrowed(key),
+        None => from_query.filter(|k| !k.is_empty()).ok_or(GatewayError::MissingKey)?,
+    };
     let mut found = None;
     for (i, client) in config.clients.iter().enumerate() {
         if client.key.matches(presented.as_bytes()) && found.is_none() {
@@ -21,9 +31,11 @@ pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<usize, Gatew
 }
 
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim) {
-        if !key.is_empty() {
-            return Some(key);
+    for name in ["x-api-key", "x-goog-api-key"] {
+        if let Some(key) = headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim) {
+            if !key.is_empty() {
+                return Some(key);
+            }
         }
     }
     let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();

@@ -1,8 +1,9 @@
-//! Counting a request's input tokens without running it (`POST /v1/messages/count_tokens`).
+//! Counting a request's input tokens without running it (`POST /v1/messages/count_tokens`,
+//! Gemini's `:countTokens`).
 //!
 //! The first channel of the model (in the key's order) that can count does: an Anthropic
-//! channel with its own `count_tokens`, a Gemini channel with `countTokens` on the translated
-//! request. When none can, or the upstream cannot answer within the model's timeout, the answer
+//! channel with its own `count_tokens`, a Gemini channel with `countTokens`, each given the
+//! request as the client wrote it when it speaks the client's API, else translated. When none can, or the upstream cannot answer within the model's timeout, the answer
 //! is a local estimate: one token per four bytes of the request body. Counting is free upstream,
 //! so it is neither rate limited nor recorded in statistics; one log line says how it was counted.
 
@@ -18,7 +19,7 @@ use crate::adapters::raw::RawObject;
 use crate::adapters::{anthropic, gemini, key_header, post_json, Dialect};
 use crate::body::json_response;
 use crate::config::Provider;
-use crate::doors::{messages, Door, NativeCall};
+use crate::doors::{gemini as gemini_door, messages, Door, NativeCall};
 use crate::error::GatewayError;
 use crate::platform::SendOptions;
 use crate::scheduler::RouteError;
@@ -31,11 +32,15 @@ pub(super) async fn serve(
     inner: &Inner,
     door: Door,
     client: usize,
+    model: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<http::Response<ResponseBody>, GatewayError> {
     let object = json_object(body)?;
-    let model = required_model(&object)?;
+    let model = match model {
+        Some(model) => model.to_owned(),
+        None => required_model(&object)?,
+    };
     let candidates = inner.catalog().resolve(&inner.config, client, &model).map_err(|e| match e {
         RouteError::UnknownModel => GatewayError::ModelNotFound(model.clone()),
         RouteError::Forbidden => GatewayError::ModelForbidden(model.clone()),
@@ -80,7 +85,11 @@ pub(super) async fn serve(
             tokens
         }
     };
-    Ok(json_response(StatusCode::OK, Bytes::from(messages::count_answer(tokens).to_string())))
+    let answer = match door {
+        Door::Gemini(_) => gemini_door::count_answer(tokens),
+        _ => messages::count_answer(tokens),
+    };
+    Ok(json_response(StatusCode::OK, Bytes::from(answer.to_string())))
 }
 
 /// The local estimate: one token per four bytes of the request.
@@ -104,6 +113,25 @@ fn count_request(
             let url = format!("{}/count_tokens", anthropic::messages_url(&provider.base_url));
             *request.uri_mut() = url.parse().ok()?;
             request.headers_mut().remove(http::header::ACCEPT);
+            Some(request)
+        }
+        (Door::Gemini(_), Dialect::Gemini) => {
+            let url = gemini::model_url(&provider.base_url, upstream_model, false)
+                .replace(":generateContent", ":countTokens");
+            let mut request = post_json(provider, url, key_header("x-goog-api-key", key), &json!({})).ok()?;
+            *request.body_mut() = Bytes::from(body.to_vec());
+            Some(request)
+        }
+        (Door::Gemini(_), Dialect::Anthropic) => {
+            let hub = door.to_chat(body, false).ok()?;
+            let mut payload = anthropic::payload(&hub, upstream_model, upstream_model, false).ok()?;
+            if let Some(fields) = payload.as_object_mut() {
+                // count_tokens takes the prompt only.
+                fields.retain(|k, _| matches!(k.as_str(), "model" | "messages" | "system" | "tools" | "tool_choice"));
+            }
+            let url = format!("{}/count_tokens", anthropic::messages_url(&provider.base_url));
+            let mut request = post_json(provider, url, key_header("x-api-key", key), &payload).ok()?;
+            request.headers_mut().insert("anthropic-version", http::HeaderValue::from_static(anthropic::API_VERSION));
             Some(request)
         }
         (Door::Messages, Dialect::Gemini) => {

@@ -29,7 +29,7 @@ use http::{Method, StatusCode};
 use crate::adapters::Endpoint;
 use crate::body::json_response;
 use crate::config::Config;
-use crate::doors::Door;
+use crate::doors::{gemini, Door};
 use crate::error::GatewayError;
 use crate::platform::Platform;
 use crate::scheduler::Catalog;
@@ -39,7 +39,7 @@ use request::ClientRequest;
 pub use crate::body::ResponseBody;
 
 pub use accounting::ClientAddr;
-pub use auth::authenticate;
+pub use auth::{authenticate, authenticate_with};
 
 /// Largest request body the gateway reads (LLM requests with inline images can be large).
 pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -160,7 +160,7 @@ impl Gateway {
                 Err(e) => Err(e),
             },
             ("/v1/messages/count_tokens", &Method::POST) => match authenticate(&inner.config, headers) {
-                Ok(client) => count::serve(inner, Door::Messages, client, headers, &body).await,
+                Ok(client) => count::serve(inner, Door::Messages, client, None, headers, &body).await,
                 Err(e) => Err(e),
             },
             ("/v1/responses", &Method::POST) => match authenticate(&inner.config, headers) {
@@ -170,6 +170,42 @@ impl Gateway {
                 }
                 Err(e) => Err(e),
             },
+            (path, &Method::POST) if gemini::parse_path(path).is_some() => {
+                let (model, method) = gemini::parse_path(path).unwrap_or(("", gemini::Method::Generate));
+                let query = parts.uri.query();
+                match authenticate_with(&inner.config, headers, query) {
+                    Ok(client) if method == gemini::Method::CountTokens => {
+                        count::serve(inner, Door::Gemini(gemini::Framing::Sse), client, Some(model), headers, &body)
+                            .await
+                    }
+                    Ok(client) => {
+                        let stream = method == gemini::Method::Stream;
+                        let sse = query.is_some_and(|q| {
+                            form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "alt" && v == "sse")
+                        });
+                        let request = ClientRequest::read_gemini(headers, model, stream, sse, &body);
+                        let label = if stream {
+                            "/v1beta/models:streamGenerateContent"
+                        } else {
+                            "/v1beta/models:generateContent"
+                        };
+                        let door = request.as_ref().map_or(Door::Gemini(gemini::Framing::Sse), |r| r.door);
+                        Ok(route::serve(inner, ledger(door, label, client), request).await)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            ("/v1beta/models", &Method::GET) => authenticate_with(&inner.config, headers, parts.uri.query())
+                .map(|client| models::list_gemini(inner, client, None)),
+            (path, &Method::GET) if path.starts_with("/v1beta/models/") => {
+                let model = path.trim_start_matches("/v1beta/models/");
+                authenticate_with(&inner.config, headers, parts.uri.query()).and_then(
+                    |client| match models::list_gemini(inner, client, Some(model)) {
+                        response if response.status() == StatusCode::OK => Ok(response),
+                        _ => Err(GatewayError::ModelNotFound(model.into())),
+                    },
+                )
+            }
             // Codex's built-in provider tries a WebSocket first; a plain refusal at once (not a 404
             // it retries) makes it fall back to HTTP without delay.
             ("/v1/responses", &Method::GET) => Err(GatewayError::UpgradeRefused),

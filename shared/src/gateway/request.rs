@@ -11,6 +11,7 @@ use crate::adapters::multipart::Form;
 use crate::adapters::raw::RawObject;
 use crate::adapters::Endpoint;
 use crate::doors::affinity::conversation_key;
+use crate::doors::gemini::Framing;
 use crate::doors::Door;
 use crate::error::GatewayError;
 
@@ -57,6 +58,41 @@ impl ClientRequest {
             forward: Vec::new(),
             conversation: None,
         }
+    }
+
+    /// Reads a Gemini-door request for `model` (from the path); `stream` from the method,
+    /// `sse` from `?alt=sse`.
+    pub fn read_gemini(
+        headers: &HeaderMap,
+        model: &str,
+        stream: bool,
+        sse: bool,
+        body: &[u8],
+    ) -> Result<Self, GatewayError> {
+        let body = json_object(body)?;
+        if !body.present("contents").is_some_and(|c| c.get().starts_with('[')) {
+            return Err(GatewayError::BadRequest("`contents` must be a list of contents".into()));
+        }
+        let tools: Vec<Value> = body.field("tools").unwrap_or_default();
+        let framing = if sse { Framing::Sse } else { Framing::JsonArray };
+        let door = Door::Gemini(framing);
+        Ok(Self {
+            door,
+            endpoint: Endpoint::Chat,
+            stream,
+            wants_usage: true,
+            has_tools: tools
+                .iter()
+                .any(|t| t.get("functionDeclarations").or_else(|| t.get("function_declarations")).is_some()),
+            needs_web_search: tools.iter().any(|t| t.get("googleSearch").or_else(|| t.get("google_search")).is_some()),
+            native_only_tool: crate::doors::gemini::unservable_tool(&body),
+            form: None,
+            token_input: false,
+            forward: Vec::new(),
+            conversation: conversation_key(door, headers, &body),
+            model: model.to_owned(),
+            body,
+        })
     }
 
     /// Reads a Responses-door request.

@@ -8,7 +8,9 @@
 //! * `max_tokens` defaults per model family; `stop` → `stop_sequences`; `tool_choice` maps
 //!   faithfully (`none` stays none, `required` is `any`).
 //! * An alias containing `think` turns on extended thinking (budget 4096, or the alias's trailing
-//!   number: `…-think-16000`); an explicit `thinking` object is passed through.
+//!   number: `…-think-16000`); an explicit `thinking` object is passed through; else
+//!   `reasoning_effort` sets a budget (`low` 1024, `medium` 8192, `high` 24576; `none` and
+//!   `minimal` none).
 //! * Fields Anthropic does not accept are not sent (it rejects unknown fields).
 
 use http::HeaderValue;
@@ -100,7 +102,7 @@ pub(crate) fn payload(
 
     let thinking = match body.field::<Value>("thinking") {
         Some(explicit) if explicit.is_object() => Some(explicit),
-        _ => thinking_from_alias(alias),
+        _ => thinking_from_alias(alias).or_else(|| thinking_from_effort(body.field::<String>("reasoning_effort"))),
     };
     if let Some(thinking) = thinking {
         if let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64) {
@@ -221,6 +223,17 @@ fn thinking_from_alias(alias: &str) -> Option<Value> {
         .and_then(|tail| tail.parse::<u64>().ok())
         .filter(|b| *b >= 1024)
         .unwrap_or(DEFAULT_THINKING_BUDGET);
+    Some(json!({ "type": "enabled", "budget_tokens": budget }))
+}
+
+/// OpenAI's `reasoning_effort` as a thinking budget.
+fn thinking_from_effort(effort: Option<String>) -> Option<Value> {
+    let budget = match effort?.as_str() {
+        "low" => 1024,
+        "medium" => 8192,
+        "high" | "xhigh" => 24576,
+        _ => return None,
+    };
     Some(json!({ "type": "enabled", "budget_tokens": budget }))
 }
 

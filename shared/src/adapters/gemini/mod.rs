@@ -10,6 +10,7 @@ mod stream;
 pub use request::build_request;
 pub(crate) use request::payload;
 pub use response::parse_response;
+pub(crate) use response::UsageMetadata;
 pub use stream::StreamToOpenAi;
 
 /// `base_url` is the API root, e.g. `https://generativelanguage.googleapis.com/v1beta`.
