@@ -123,6 +123,20 @@ impl Door {
         }
     }
 
+    /// The client's body as the hub request a translated channel of `dialect` is built from:
+    /// `to_chat`, keeping the reasoning settings for dialects that map them, and saying `stream`
+    /// (Gemini streams by method, not by a body field).
+    pub fn hub_for(self, body: &RawObject, dialect: Dialect, stream: bool) -> Result<RawObject, AdapterError> {
+        let mut hub = self.to_chat(body, keeps_reasoning(dialect))?;
+        if stream && !hub.contains("stream") {
+            let set = |hub: &mut RawObject, key: &str, value: serde_json::Value| hub.set(key, &value);
+            set(&mut hub, "stream", serde_json::Value::Bool(true))
+                .and_then(|()| set(&mut hub, "stream_options", serde_json::json!({ "include_usage": true })))
+                .map_err(|e| AdapterError::config(e.to_string()))?;
+        }
+        Ok(hub)
+    }
+
     /// A hub completion as this door's reply to `request` (the client's body).
     pub fn reply_from_chat(
         self,
@@ -201,6 +215,13 @@ impl Door {
             Self::Gemini(framing) => gemini::native::Frames::new(framing).failure(error),
         }
     }
+}
+
+/// Whether a dialect maps the hub's `reasoning_effort` to its own thinking settings (an
+/// OpenAI-format model that does not reason would refuse it, so agents' implicit thinking
+/// settings are not sent there).
+pub fn keeps_reasoning(dialect: Dialect) -> bool {
+    matches!(dialect, Dialect::Anthropic | Dialect::Gemini | Dialect::Vertex)
 }
 
 /// Every door's stream encoder behind one type, chosen by an exhaustive match.

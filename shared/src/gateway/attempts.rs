@@ -21,7 +21,7 @@ use crate::adapters::raw::RawObject;
 use crate::adapters::{self, images, openai, AdapterError, Dialect, Endpoint, ResponseCtx};
 use crate::config::{KeySchedule, Provider, Secret};
 use crate::doors::affinity::fnv1a;
-use crate::doors::{Door, NativeCall};
+use crate::doors::{keeps_reasoning, Door, NativeCall};
 use crate::error::{scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
 use crate::scheduler::{keys_for_conversation, order_keys, Admission, Candidate, Failure, Scope};
@@ -54,12 +54,6 @@ pub(super) struct Run<'a> {
     hubs: [Option<RawObject>; 2],
     /// The hub body with remote images inlined, for dialects that need it, likewise.
     inlined: [Option<RawObject>; 2],
-}
-
-/// Whether a dialect maps the hub's `reasoning_effort` to its own thinking settings (an
-/// OpenAI-format model that does not reason would refuse it).
-fn keeps_reasoning(dialect: Dialect) -> bool {
-    matches!(dialect, Dialect::Anthropic | Dialect::Gemini | Dialect::Vertex)
 }
 
 /// Why one attempt failed.
@@ -114,15 +108,10 @@ impl<'a> Run<'a> {
         let request = self.request;
         let slot = keeps_reasoning(dialect) as usize;
         if request.door != Door::Chat && self.hubs[slot].is_none() {
-            let mut hub =
-                request.door.to_chat(&request.body, slot == 1).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-            if request.stream && !hub.contains("stream") {
-                // Gemini streams by method, not by a body field; the hub says it.
-                let set = |hub: &mut RawObject, key: &str, value: Value| hub.set(key, &value);
-                set(&mut hub, "stream", Value::Bool(true))
-                    .and_then(|()| set(&mut hub, "stream_options", serde_json::json!({ "include_usage": true })))
-                    .map_err(|e| GatewayError::Internal(e.to_string()))?;
-            }
+            let hub = request
+                .door
+                .hub_for(&request.body, dialect, request.stream)
+                .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
             self.hubs[slot] = Some(hub);
         }
         if images::needs_inlining(dialect) && self.inlined[slot].is_none() {

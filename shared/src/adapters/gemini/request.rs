@@ -1,8 +1,10 @@
 //! OpenAI chat request → Gemini `GenerateContentRequest`.
 //!
 //! * `assistant` → role `model`; `system`/`developer` → `systemInstruction`.
-//! * Tool calls → `functionCall` parts (thought signatures restored from the call id); tool
-//!   results → `functionResponse` parts named after the call they answer.
+//! * Tool calls → `functionCall` parts (thought signatures restored from the call id; a call
+//!   another vendor made gets Google's placeholder signature, which Gemini 3 models require on
+//!   calls in the history); tool results → `functionResponse` parts named after the call they
+//!   answer.
 //! * Images: data URLs → `inlineData`, http(s) URLs → `fileData`.
 //! * Function schemas are cleaned of keywords Gemini rejects; `tool_choice` → `toolConfig`.
 //! * `response_format` JSON modes → `responseMimeType` / `responseSchema`.
@@ -18,6 +20,10 @@ use crate::adapters::raw::RawObject;
 use crate::adapters::{key_header, post_json, read_messages, AdapterError, Built};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{parse_data_url, Content, Message, Part, Stop, Tool};
+
+/// The signature Google documents for function calls Gemini did not make (a conversation
+/// begun elsewhere): it tells the model to skip signature validation.
+const FOREIGN_CALL_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// Builds the upstream request for one attempt.
 pub fn build_request(
@@ -148,9 +154,8 @@ fn convert_messages(messages: &[Message]) -> Result<(String, Vec<Value>), Adapte
                         })?
                     };
                     let mut part = json!({ "functionCall": { "name": call.function.name, "args": args } });
-                    if let Some((_, signature)) = call.id.split_once(SIGNATURE_MARK) {
-                        part["thoughtSignature"] = json!(signature);
-                    }
+                    let signature = call.id.split_once(SIGNATURE_MARK).map_or(FOREIGN_CALL_SIGNATURE, |(_, s)| s);
+                    part["thoughtSignature"] = json!(signature);
                     parts.push(part);
                 }
                 ("model", parts)
