@@ -286,13 +286,14 @@ impl<'a> Run<'a> {
         if count <= 1 {
             return (0..count).collect();
         }
-        let cursor = if provider.key_schedule == KeySchedule::RoundRobin && self.request.conversation.is_none() {
+        let conversation = self.request.conversation.filter(|_| provider.key_schedule != KeySchedule::FixedPriority);
+        let cursor = if provider.key_schedule == KeySchedule::RoundRobin && conversation.is_none() {
             let id = StoreKey::KeyCursor { provider: &provider.name }.to_string();
             store.next_cursor(&id).await.unwrap_or_else(degraded)
         } else {
             0
         };
-        let order = match self.request.conversation {
+        let order = match conversation {
             Some(conversation) => keys_for_conversation(count, conversation, fnv1a(provider.name.as_bytes())),
             None => order_keys(count, provider.key_schedule, cursor, runtime.random_u64()),
         };

@@ -13,6 +13,7 @@ use super::{Inner, ResponseBody};
 use crate::adapters::raw::RawObject;
 use crate::adapters::Endpoint;
 use crate::config::ClientKey;
+use crate::doors::Door;
 use crate::error::GatewayError;
 
 /// Moderation models, most capable first; the first the key can reach is used.
@@ -25,7 +26,16 @@ pub(super) async fn check(
     key: &ClientKey,
     request: &ClientRequest,
 ) -> Result<(), GatewayError> {
-    let Some(text) = last_user_text(&request.body) else {
+    // Every door's request is checked by what it says in the hub's language.
+    let translated;
+    let body = match request.door {
+        Door::Chat => &request.body,
+        door => {
+            translated = door.to_chat(&request.body, false).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            &translated
+        }
+    };
+    let Some(text) = last_user_text(body) else {
         return Ok(());
     };
     let catalog = inner.catalog();

@@ -9,7 +9,7 @@ use super::reply::Reply;
 use super::request::ClientRequest;
 use super::{Inner, ResponseBody};
 use crate::adapters::{self, Endpoint};
-use crate::config::ClientKey;
+use crate::config::{ClientKey, Scheduling};
 use crate::doors::affinity::fnv1a;
 use crate::error::GatewayError;
 use crate::platform::UnixMillis;
@@ -163,7 +163,10 @@ async fn candidates(
             )));
         }
     }
-    let ordered = match request.conversation {
+    // A fixed priority already keeps a conversation on one channel; the balancing algorithms
+    // give way to the conversation's own order.
+    let conversation = request.conversation.filter(|_| key.scheduling != Scheduling::FixedPriority);
+    let ordered = match conversation {
         // One conversation, one channel while it is healthy: its prompt cache keeps hitting.
         Some(conversation) => order_for_conversation(candidates, conversation, |c| {
             fnv1a(config.providers[c.provider].name.as_bytes()) ^ fnv1a(c.upstream.as_bytes()).rotate_left(7)
