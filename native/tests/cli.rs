@@ -137,11 +137,17 @@ fn request_logs_name_the_role_and_never_a_key() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = http(port, &chat_request("x-api-key: sk-secret-client", r#"{"model":"m","messages":[]}"#));
+    let messages = r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#;
+    let _ = http(
+        port,
+        &chat_request("x-api-key: sk-secret-client", messages).replace("/v1/chat/completions", "/v1/messages"),
+    );
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("role=tester"), "{log}");
     assert!(log.contains("model=m"), "{log}");
+    assert!(log.contains("door=openai") && log.contains("door=anthropic"), "each line names the door: {log}");
     assert!(!log.contains("sk-secret"), "{log}");
 }
 

@@ -135,3 +135,62 @@ async fn a_refused_service_account_is_a_clear_error_without_secrets() {
     assert!(text.contains("invalid_grant"), "{text}");
     assert!(!text.contains("PRIVATE KEY") && !text.contains("ya29"), "{text}");
 }
+
+#[tokio::test]
+async fn claude_code_reaches_a_vertex_claude_model_in_its_own_format() {
+    let up = Mock::start("vertex").await;
+    up.script([token_reply()]);
+    let gw = gateway(&up, "us-east5", "claude-sonnet-4-5@20250929").await;
+    let body = json!({"model": "m", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hi"}],
+                      "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}]});
+    let response = gw
+        .http
+        .post(gw.url("/v1/messages?beta=true"))
+        .header("x-api-key", "k")
+        .header("anthropic-beta", "context-management-2025-06-27")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("event: message_stop"), "{text}");
+    assert!(text.contains("\"model\":\"m\""), "the reply names the client's model: {text}");
+    let call = &up.received()[1];
+    assert_eq!(
+        call.path,
+        "/v1/projects/proj-1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict"
+    );
+    assert_eq!(call.header("authorization"), Some("Bearer ya29.test-token"));
+    assert_eq!(call.header("anthropic-beta"), Some("context-management-2025-06-27"));
+    let mut expected = body.clone();
+    expected.as_object_mut().unwrap().remove("model");
+    expected["anthropic_version"] = json!("vertex-2023-10-16");
+    assert_eq!(call.body, expected, "the client's body, the model moved to the URL");
+}
+
+#[tokio::test]
+async fn gemini_cli_reaches_a_vertex_gemini_model_in_its_own_format() {
+    let up = Mock::start("vertex").await;
+    up.script([token_reply()]);
+    let gw = gateway(&up, "global", "gemini-2.5-pro").await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"thinkingConfig": {"thinkingBudget": 128}}});
+    let response = gw
+        .http
+        .post(gw.url("/v1beta/models/m:generateContent"))
+        .header("x-goog-api-key", "k")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(reply["candidates"][0]["content"]["parts"][0]["text"], "from vertex");
+    assert_eq!(reply["modelVersion"], "m");
+    let call = &up.received()[1];
+    assert_eq!(
+        call.path,
+        "/v1/projects/proj-1/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
+    );
+    assert_eq!(up.raw_bodies()[1], body.to_string(), "byte for byte");
+}

@@ -82,7 +82,8 @@ impl Ledger {
         record.error = Some(error.to_string());
         let key = &inner.config.clients[self.client];
         tracing::info!(
-            role = %key.role, endpoint = self.endpoint, model = %model, status, latency_ms = record.total_ms,
+            door = self.door.name(), role = %key.role, endpoint = self.endpoint, model = %model, status,
+            latency_ms = record.total_ms,
             tried = %record.tried(),
             error = %error, "request failed"
         );
@@ -100,7 +101,7 @@ impl Ledger {
         record.first_byte_ms = Some(now.0.saturating_sub(self.started.0));
         record.total_ms = now.0.saturating_sub(self.started.0);
         record.usage = usage.unwrap_or_default();
-        log_served(&record, served.key_number);
+        log_served(self.door, &record, served.key_number);
         if let Some(stats) = &inner.platform.stats {
             stats.record(record);
         }
@@ -114,6 +115,7 @@ impl Ledger {
         record.first_byte_ms = Some(now.0.saturating_sub(self.started.0));
         let runtime = inner.platform.runtime.clone();
         let stats = inner.platform.stats.clone();
+        let door = self.door;
         Box::new(move |report: StreamReport| {
             let end = runtime.now();
             record.total_ms = end.0.saturating_sub(record.at.0);
@@ -123,7 +125,7 @@ impl Ledger {
                 StreamEnd::Cancelled => record.error = Some("cancelled by the client".into()),
                 StreamEnd::Failed(e) => record.error = Some(format!("the stream broke: {e}")),
             }
-            log_stream(&record);
+            log_stream(door, &record);
             if let Some(stats) = stats {
                 stats.record(record);
             }
@@ -143,20 +145,20 @@ fn failed_attempt(a: &Attempt) -> AttemptRecord {
     AttemptRecord { channel: a.channel.clone(), status: a.status }
 }
 
-fn log_served(record: &RequestRecord, key_number: Option<usize>) {
+fn log_served(door: Door, record: &RequestRecord, key_number: Option<usize>) {
     let u = &record.usage;
     tracing::info!(
-        role = %record.role, endpoint = %record.endpoint, model = %record.model,
+        door = door.name(), role = %record.role, endpoint = %record.endpoint, model = %record.model,
         channel = %ChannelName(record), key = key_number, status = record.status,
         attempts = record.attempt_count(), latency_ms = record.total_ms,
         prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens, "request served"
     );
 }
 
-fn log_stream(record: &RequestRecord) {
+fn log_stream(door: Door, record: &RequestRecord) {
     let u = &record.usage;
     tracing::info!(
-        role = %record.role, model = %record.model,
+        door = door.name(), role = %record.role, model = %record.model,
         channel = %ChannelName(record), status = record.status, attempts = record.attempt_count(),
         first_byte_ms = record.first_byte_ms,
         total_ms = record.total_ms, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
