@@ -82,7 +82,7 @@ impl Ledger {
         record.error = Some(error.to_string());
         let key = &inner.config.clients[self.client];
         tracing::info!(
-            door = self.door.name(), role = %key.role, endpoint = self.endpoint, model = %model, status,
+            door = %self.door.name(), role = %key.role, endpoint = self.endpoint, model = %model, status,
             latency_ms = record.total_ms,
             tried = %record.tried(),
             error = %error, "request failed"
@@ -148,7 +148,7 @@ fn failed_attempt(a: &Attempt) -> AttemptRecord {
 fn log_served(door: Door, record: &RequestRecord, key_number: Option<usize>) {
     let u = &record.usage;
     tracing::info!(
-        door = door.name(), role = %record.role, endpoint = %record.endpoint, model = %record.model,
+        door = %door.name(), role = %record.role, endpoint = %record.endpoint, model = %record.model,
         channel = %ChannelName(record), key = key_number, status = record.status,
         attempts = record.attempt_count(), latency_ms = record.total_ms,
         prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens, "request served"
@@ -158,7 +158,7 @@ fn log_served(door: Door, record: &RequestRecord, key_number: Option<usize>) {
 fn log_stream(door: Door, record: &RequestRecord) {
     let u = &record.usage;
     tracing::info!(
-        door = door.name(), role = %record.role, model = %record.model,
+        door = %door.name(), role = %record.role, model = %record.model,
         channel = %ChannelName(record), status = record.status, attempts = record.attempt_count(),
         first_byte_ms = record.first_byte_ms,
         total_ms = record.total_ms, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
