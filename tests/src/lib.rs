@@ -2,6 +2,7 @@
 //! command, and the native gateway started on a real socket with a given `api.yaml`.
 
 pub mod agents;
+pub mod bodies;
 pub mod mock;
 pub mod speak;
 pub mod sse;

@@ -9,36 +9,41 @@
 //! | Chat      | `prompt_cache_key` only (plain chat keeps the key's scheduling)         |
 //!
 //! "The prompt" is the system prompt and the first turn, which stay the same for a whole
-//! conversation. The key is a 64-bit FNV-1a hash: stable across processes and versions, so
+//! conversation. The key is a 64-bit XXH3 hash: stable across processes and versions, so
 //! several gateway instances send one conversation to the same channel without sharing state.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::Door;
 use crate::adapters::raw::RawObject;
 
-/// FNV-1a, 64 bits.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+/// The gateway's stable 64-bit hash (XXH3).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
+
+// Names built once: looking a header up by `&str` parses the name on every request.
+const CLAUDE_CODE_SESSION: HeaderName = HeaderName::from_static("x-claude-code-session-id");
+const SESSION_ID: HeaderName = HeaderName::from_static("session-id");
+const SESSION_ID_UNDERSCORE: HeaderName = HeaderName::from_static("session_id");
 
 /// The conversation key of a request, if its door names one.
 pub fn conversation_key(door: Door, headers: &HeaderMap, body: &RawObject) -> Option<u64> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let named = |name: &str| body.field::<String>(name).filter(|v| !v.is_empty());
     let explicit = match door {
-        Door::Chat => return named("prompt_cache_key").map(|k| fnv1a(k.as_bytes())),
-        Door::Messages => header("x-claude-code-session-id").map(str::to_owned).or_else(|| {
+        Door::Chat => return named("prompt_cache_key").map(|k| stable_hash(k.as_bytes())),
+        Door::Messages => header(&CLAUDE_CODE_SESSION).map(str::to_owned).or_else(|| {
             body.field::<serde_json::Value>("metadata")
                 .and_then(|m| m.get("user_id").and_then(|u| u.as_str()).map(str::to_owned))
                 .filter(|u| !u.is_empty())
         }),
         Door::Responses => named("prompt_cache_key")
-            .or_else(|| header("session-id").or_else(|| header("session_id")).map(str::to_owned)),
+            .or_else(|| header(&SESSION_ID).or_else(|| header(&SESSION_ID_UNDERSCORE)).map(str::to_owned)),
         Door::Gemini(_) => None,
     };
     if let Some(name) = explicit {
-        return Some(fnv1a(name.as_bytes()));
+        return Some(stable_hash(name.as_bytes()));
     }
     let (system, turns) = match door {
         Door::Messages => ("system", "messages"),
@@ -51,33 +56,30 @@ pub fn conversation_key(door: Door, headers: &HeaderMap, body: &RawObject) -> Op
     if system.is_empty() && first.is_empty() {
         return None;
     }
-    Some(fnv1a(system.as_bytes()) ^ fnv1a(first.as_bytes()).rotate_left(1))
+    Some(stable_hash(system.as_bytes()) ^ stable_hash(first.as_bytes()).rotate_left(1))
 }
 
 /// The first item of a JSON list as raw text (the whole value when it is not a list).
 fn first_item(raw: &str) -> &str {
     let Some(rest) = raw.trim_start().strip_prefix('[') else { return raw };
+    let bytes = rest.as_bytes();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in rest.char_indices() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            // Skip a whole string: its brackets and commas are text.
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
             }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '[' | '{' => depth += 1,
-            ']' | '}' if depth == 0 => return rest[..i].trim(),
-            ']' | '}' => depth -= 1,
-            ',' if depth == 0 => return rest[..i].trim(),
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' | b',' if depth == 0 => return rest[..i].trim(),
+            b']' | b'}' => depth -= 1,
             _ => {}
         }
+        i += 1;
     }
     rest
 }

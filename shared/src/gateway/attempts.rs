@@ -20,7 +20,7 @@ use super::Inner;
 use crate::adapters::raw::RawObject;
 use crate::adapters::{self, images, openai, AdapterError, Dialect, Endpoint, ResponseCtx};
 use crate::config::{KeySchedule, Provider, Secret};
-use crate::doors::affinity::fnv1a;
+use crate::doors::affinity::stable_hash;
 use crate::doors::{keeps_reasoning, Door, NativeCall};
 use crate::error::{scrub, Attempt, GatewayError};
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
@@ -294,7 +294,7 @@ impl<'a> Run<'a> {
             0
         };
         let order = match conversation {
-            Some(conversation) => keys_for_conversation(count, conversation, fnv1a(provider.name.as_bytes())),
+            Some(conversation) => keys_for_conversation(count, conversation, stable_hash(provider.name.as_bytes())),
             None => order_keys(count, provider.key_schedule, cursor, runtime.random_u64()),
         };
         if provider.key_cooldown.is_zero() {

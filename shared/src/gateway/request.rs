@@ -15,6 +15,22 @@ use crate::doors::gemini::Framing;
 use crate::doors::Door;
 use crate::error::GatewayError;
 
+/// Just the `type` of each tool, read without building the schemas.
+#[derive(serde::Deserialize)]
+struct ToolType<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The types of the body's `tools` (a tool without one is `None`).
+fn tool_types(body: &RawObject) -> Vec<ToolType<'_>> {
+    body.get("tools").and_then(|t| serde_json::from_str(t.get()).ok()).unwrap_or_default()
+}
+
+fn is_web_search(tool: &ToolType<'_>) -> bool {
+    tool.kind.as_deref().is_some_and(|k| k.starts_with("web_search"))
+}
+
 /// One client request, parsed.
 pub(super) struct ClientRequest {
     pub door: Door,
@@ -103,16 +119,23 @@ impl ClientRequest {
             None | Some(b'"' | b'[') => {}
             Some(_) => return Err(GatewayError::BadRequest("`input` must be a string or a list of items".into())),
         }
-        let tools: Vec<Value> = body.field("tools").unwrap_or_default();
+        let tools = tool_types(&body);
+        let (has_tools, needs_web_search) = (!tools.is_empty(), tools.iter().any(is_web_search));
+        let native_only_tool = tools
+            .iter()
+            .map(|t| t.kind.as_deref().unwrap_or("function"))
+            .find(|kind| !crate::doors::responses::is_translatable_tool(kind))
+            .map(str::to_owned);
+        drop(tools);
         let extra_tools = body.get("input").is_some_and(|i| i.get().contains("\"additional_tools\""));
         Ok(Self {
             door: Door::Responses,
             endpoint: Endpoint::Chat,
             stream: body.field::<bool>("stream").unwrap_or(false),
             wants_usage: true,
-            has_tools: !tools.is_empty() || extra_tools,
-            needs_web_search: tools.iter().any(|t| t["type"].as_str().is_some_and(|k| k.starts_with("web_search"))),
-            native_only_tool: crate::doors::responses::unservable_tool(&body),
+            has_tools: has_tools || extra_tools,
+            needs_web_search,
+            native_only_tool,
             form: None,
             token_input: false,
             forward: Vec::new(),
@@ -129,7 +152,9 @@ impl ClientRequest {
         if !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
             return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
         }
-        let tools: Vec<Value> = body.field("tools").unwrap_or_default();
+        let tools = tool_types(&body);
+        let (has_tools, needs_web_search) = (!tools.is_empty(), tools.iter().any(is_web_search));
+        drop(tools);
         let forward = ["anthropic-version", "anthropic-beta"]
             .into_iter()
             .filter_map(|name| {
@@ -142,8 +167,8 @@ impl ClientRequest {
             endpoint: Endpoint::Chat,
             stream: body.field::<bool>("stream").unwrap_or(false),
             wants_usage: true,
-            has_tools: !tools.is_empty(),
-            needs_web_search: tools.iter().any(|t| t["type"].as_str().is_some_and(|k| k.starts_with("web_search"))),
+            has_tools,
+            needs_web_search,
             native_only_tool: None,
             form: None,
             token_input: false,

@@ -10,7 +10,7 @@ use super::request::ClientRequest;
 use super::{Inner, ResponseBody};
 use crate::adapters::{self, Endpoint};
 use crate::config::{ClientKey, Scheduling};
-use crate::doors::affinity::fnv1a;
+use crate::doors::affinity::stable_hash;
 use crate::error::GatewayError;
 use crate::platform::UnixMillis;
 use crate::scheduler::{
@@ -169,7 +169,7 @@ async fn candidates(
     let ordered = match conversation {
         // One conversation, one channel while it is healthy: its prompt cache keeps hitting.
         Some(conversation) => order_for_conversation(candidates, conversation, |c| {
-            fnv1a(config.providers[c.provider].name.as_bytes()) ^ fnv1a(c.upstream.as_bytes()).rotate_left(7)
+            stable_hash(config.providers[c.provider].name.as_bytes()) ^ stable_hash(c.upstream.as_bytes()).rotate_left(7)
         }),
         None => {
             let store = &*inner.platform.store;

@@ -125,7 +125,7 @@ fn is_valid_tool_id(id: &str) -> bool {
 /// a call and its result still match.
 fn safe_tool_id(id: &str) -> String {
     let prefix: String = id.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
-    format!("{prefix}_{:016x}", crate::doors::affinity::fnv1a(id.as_bytes()))
+    format!("{prefix}_{:016x}", crate::doors::affinity::stable_hash(id.as_bytes()))
 }
 
 /// A non-streamed Anthropic reply: checked, `model` set to the client's name, usage read.

@@ -14,7 +14,7 @@ pub mod tools;
 
 pub use reply::from_chat as reply_from_chat;
 pub use stream::FromChat;
-pub use to_chat::{to_chat, unservable_tool};
+pub use to_chat::{is_translatable_tool, to_chat, unservable_tool};
 
 use serde_json::{json, Value};
 

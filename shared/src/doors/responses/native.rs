@@ -34,7 +34,13 @@ pub fn responses_url(base_url: &str) -> String {
     if base.ends_with("/responses") {
         return base.to_owned();
     }
-    openai::chat_url(base).trim_end_matches("/chat/completions").to_owned() + "/responses"
+    let base = base.strip_suffix("/chat/completions").unwrap_or(base);
+    let has_path = base.split_once("://").map_or(base, |(_, rest)| rest).contains('/');
+    if has_path {
+        format!("{base}/responses")
+    } else {
+        format!("{base}/v1/responses")
+    }
 }
 
 pub fn build_request(

@@ -275,13 +275,17 @@ fn tool_choice(choice: &Value) -> Option<Value> {
     }
 }
 
-/// Tool types of the request that only a Responses upstream can run.
+/// Whether a tool type can be translated for another vendor (the others run only on a
+/// Responses upstream).
+pub fn is_translatable_tool(kind: &str) -> bool {
+    matches!(kind, "function" | "namespace" | "custom") || kind.starts_with("web_search")
+}
+
+/// The first tool type of the request that only a Responses upstream can run.
 pub fn unservable_tool(body: &RawObject) -> Option<String> {
     let tools: Vec<Value> = body.field("tools").unwrap_or_default();
-    tools.iter().find_map(|tool| {
-        let kind = tool.get("type").and_then(Value::as_str).unwrap_or("function");
-        let served = matches!(kind, "function" | "namespace" | "custom") || kind.starts_with("web_search");
-        (!served).then(|| kind.to_owned())
+    tools.iter().map(|tool| tool.get("type").and_then(Value::as_str).unwrap_or("function")).find_map(|kind| {
+        (!is_translatable_tool(kind)).then(|| kind.to_owned())
     })
 }
 
