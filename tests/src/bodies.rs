@@ -15,8 +15,18 @@ fn prose(n: usize) -> String {
 /// adaptive thinking and a JSON-string `metadata.user_id`.
 pub fn claude_code(model: &str, stream: bool) -> Value {
     let tool_names = [
-        "Agent", "Bash", "Edit", "ListAgents", "Read", "ReportFindings", "ScheduleWakeup", "Skill", "ToolSearch",
-        "Workflow", "DeferredToolPlaceholder", "Write",
+        "Agent",
+        "Bash",
+        "Edit",
+        "ListAgents",
+        "Read",
+        "ReportFindings",
+        "ScheduleWakeup",
+        "Skill",
+        "ToolSearch",
+        "Workflow",
+        "DeferredToolPlaceholder",
+        "Write",
     ];
     let tools: Vec<Value> = tool_names
         .iter()

@@ -155,7 +155,7 @@ impl Door {
     /// The writer of a translated stream's frames (hub chunks in) for `request`.
     pub fn encoder(self, ctx: ResponseCtx, request: &RawObject) -> Encoder {
         match self {
-            Self::Chat => Encoder::Chat(chat::Frames),
+            Self::Chat => Encoder::Chat(chat::Frames::default()),
             Self::Messages => Encoder::Messages(messages::FromChat::new(ctx)),
             Self::Responses => Encoder::Responses(Box::new(responses::FromChat::new(ctx, request))),
             Self::Gemini(framing) => Encoder::Gemini(gemini::FromChat::new(ctx, framing)),
@@ -198,8 +198,12 @@ impl Door {
     pub fn relay(self, alias: &str) -> Option<(Relay, Encoder)> {
         match self {
             Self::Chat => None,
-            Self::Messages => Some((Relay::Messages(messages::native::Relay::new(alias)), Encoder::Native(self))),
-            Self::Responses => Some((Relay::Responses(responses::native::Relay::new(alias)), Encoder::Native(self))),
+            Self::Messages => {
+                Some((Relay::Messages(messages::native::Relay::new(alias)), Encoder::Native(NativeFrames::new(self))))
+            }
+            Self::Responses => {
+                Some((Relay::Responses(responses::native::Relay::new(alias)), Encoder::Native(NativeFrames::new(self))))
+            }
             Self::Gemini(framing) => Some((
                 Relay::Gemini(gemini::native::Relay::new(alias)),
                 Encoder::GeminiFrames(gemini::native::Frames::new(framing)),
@@ -233,7 +237,31 @@ pub enum Encoder {
     /// A native Gemini stream's responses, framed as the client asked.
     GeminiFrames(gemini::native::Frames),
     /// A native stream's frames, already in the door's shape, passed on; errors in its shape.
-    Native(Door),
+    Native(NativeFrames),
+}
+
+/// Frames of a native stream, passed on as the relay wrote them.
+pub struct NativeFrames {
+    door: Door,
+    content: bool,
+}
+
+impl NativeFrames {
+    fn new(door: Door) -> Self {
+        Self { door, content: false }
+    }
+
+    /// Whether a relayed frame carries model output: for Messages a content block, for
+    /// Responses anything after the response's opening events.
+    fn has_output(&self, frame: &[u8]) -> bool {
+        match self.door {
+            Door::Messages => frame.starts_with(b"event: content_block_"),
+            Door::Responses => {
+                !frame.starts_with(b"event: response.created") && !frame.starts_with(b"event: response.in_progress")
+            }
+            Door::Chat | Door::Gemini(_) => true,
+        }
+    }
 }
 
 impl FrameEncoder for Encoder {
@@ -244,7 +272,8 @@ impl FrameEncoder for Encoder {
             Self::Responses(e) => e.encode(payload, out),
             Self::Gemini(e) => e.encode(payload, out),
             Self::GeminiFrames(e) => e.encode(payload, out),
-            Self::Native(_) => {
+            Self::Native(native) => {
+                native.content = native.content || native.has_output(&payload);
                 out.push_back(payload);
                 Ok(())
             }
@@ -270,7 +299,18 @@ impl FrameEncoder for Encoder {
             Self::Responses(e) => e.fail(error, out),
             Self::Gemini(e) => e.fail(error, out),
             Self::GeminiFrames(e) => e.fail(error, out),
-            Self::Native(door) => out.push_back(door.stream_error_frame(error)),
+            Self::Native(native) => out.push_back(native.door.stream_error_frame(error)),
+        }
+    }
+
+    fn content_started(&self) -> bool {
+        match self {
+            Self::Chat(e) => e.content_started(),
+            Self::Messages(e) => e.content_started(),
+            Self::Responses(e) => e.content_started(),
+            Self::Gemini(e) => e.content_started(),
+            Self::GeminiFrames(e) => e.content_started(),
+            Self::Native(native) => native.content,
         }
     }
 }

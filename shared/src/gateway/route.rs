@@ -169,7 +169,8 @@ async fn candidates(
     let ordered = match conversation {
         // One conversation, one channel while it is healthy: its prompt cache keeps hitting.
         Some(conversation) => order_for_conversation(candidates, conversation, |c| {
-            stable_hash(config.providers[c.provider].name.as_bytes()) ^ stable_hash(c.upstream.as_bytes()).rotate_left(7)
+            stable_hash(config.providers[c.provider].name.as_bytes())
+                ^ stable_hash(c.upstream.as_bytes()).rotate_left(7)
         }),
         None => {
             let store = &*inner.platform.store;

@@ -75,6 +75,9 @@ pub trait FrameEncoder: MaybeSend + 'static {
     fn end(&mut self, out: &mut VecDeque<Bytes>);
     /// The stream broke after it started: the client's error frame(s). Nothing follows them.
     fn fail(&mut self, error: &StreamError, out: &mut VecDeque<Bytes>);
+    /// Whether the frames written so far carry model output (text, reasoning or a tool call),
+    /// not only the stream's opening.
+    fn content_started(&self) -> bool;
 }
 
 /// Returns `Pending` once (after asking to be polled again), letting other ready tasks run.
@@ -111,6 +114,12 @@ pub struct StreamReport {
     pub usage: Option<Usage>,
 }
 
+/// The end of the upstream body.
+enum UpstreamEnd {
+    Eof,
+    Broken(StreamError),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Open,
@@ -127,8 +136,15 @@ pub struct Driver<T: StreamTranslator, E: FrameEncoder> {
     runtime: Arc<dyn Runtime>,
     idle_timeout: Duration,
     queue: VecDeque<Bytes>,
-    events: Vec<SseEvent>,
+    /// Events read but not yet translated.
+    events: VecDeque<SseEvent>,
+    /// How the upstream ended, once it has, to act on after the events before it.
+    upstream_end: Option<UpstreamEnd>,
     payloads: Vec<Bytes>,
+    /// Whether a frame has gone to the client.
+    sent_first: bool,
+    /// Whether the host has had a turn to flush the first frame.
+    flushed_first: bool,
     phase: Phase,
     failure: Option<StreamError>,
     on_end: Option<BoxFnOnce<StreamReport>>,
@@ -150,8 +166,11 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
             runtime,
             idle_timeout,
             queue: VecDeque::new(),
-            events: Vec::new(),
+            events: VecDeque::new(),
+            upstream_end: None,
             payloads: Vec::new(),
+            sent_first: false,
+            flushed_first: false,
             phase: Phase::Open,
             failure: None,
             on_end: None,
@@ -163,11 +182,12 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
         self.on_end = Some(hook);
     }
 
-    /// Reads until the first client frame is ready, without sending anything. An error here
-    /// means nothing has reached the client yet, so the caller may still fail over.
+    /// Reads until the first frame that carries model output is ready (or the stream is over),
+    /// without sending anything, so error triggers can be checked on it. An error here means
+    /// nothing has reached the client yet, so the caller may still fail over.
     pub async fn prime(&mut self) -> Result<(), StreamError> {
-        while self.queue.is_empty() && self.phase == Phase::Open {
-            self.pull().await?;
+        while self.phase == Phase::Open && !self.encoder.content_started() {
+            self.fill().await?;
         }
         Ok(())
     }
@@ -191,21 +211,29 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
-            if self.queue.len() > 1 {
+            if !self.queue.is_empty() {
+                self.sent_first = true;
+                if self.queue.len() == 1 {
+                    return self.queue.pop_front();
+                }
                 // Everything one upstream read produced goes out in one write.
                 let size = self.queue.iter().map(Bytes::len).sum();
                 let mut joined = bytes::BytesMut::with_capacity(size);
                 self.queue.drain(..).for_each(|frame| joined.extend_from_slice(&frame));
                 return Some(joined.freeze());
             }
-            if let Some(frame) = self.queue.pop_front() {
-                return Some(frame);
-            }
             if self.phase != Phase::Open {
                 self.report();
                 return None;
             }
-            if let Err(error) = self.pull().await {
+            if self.sent_first && !self.flushed_first {
+                // A host writes frames as long as they are ready and flushes when the stream is
+                // pending: give it that turn, so the first token leaves before the rest of its
+                // burst is translated.
+                self.flushed_first = true;
+                YieldOnce::default().await;
+            }
+            if let Err(error) = self.fill().await {
                 self.encoder.fail(&error, &mut self.queue);
                 self.failure = Some(error);
                 self.phase = Phase::Failed;
@@ -213,30 +241,45 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
         }
     }
 
-    /// Reads upstream bytes (waiting at most the idle timeout for the first chunk, then taking
-    /// every chunk that is already available, so one burst becomes one client write) and
-    /// translates the events they complete.
-    async fn pull(&mut self) -> Result<(), StreamError> {
+    /// Makes progress: translates events already read, acts on the upstream's end once they
+    /// are done, or reads more.
+    async fn fill(&mut self) -> Result<(), StreamError> {
+        if !self.events.is_empty() {
+            return self.translate_pending();
+        }
+        match self.upstream_end.take() {
+            Some(UpstreamEnd::Broken(error)) => Err(error),
+            Some(UpstreamEnd::Eof) => {
+                self.translator.finish()?;
+                self.complete();
+                Ok(())
+            }
+            None => self.read().await,
+        }
+    }
+
+    /// Reads upstream bytes: waits at most the idle timeout for the first chunk, then takes
+    /// every chunk that is already available, and decodes the events they complete.
+    async fn read(&mut self) -> Result<(), StreamError> {
         let next = self.upstream.next();
         let timer = self.runtime.sleep(self.idle_timeout);
         let mut chunk = match select(next, timer).await {
             Either::Left((chunk, _)) => chunk,
             Either::Right(_) => return Err(StreamError::Idle(self.idle_timeout)),
         };
-        let mut broken = None;
-        let mut at_eof = false;
         loop {
             let events = &mut self.events;
             match chunk {
-                Some(Ok(bytes)) => self.decoder.feed(&bytes, &mut |e| events.push(e)),
+                Some(Ok(bytes)) => self.decoder.feed(&bytes, &mut |e| events.push_back(e)),
                 Some(Err(e)) => {
-                    broken = Some(StreamError::Transport(e.to_string()));
-                    break;
+                    // What arrived before the break is translated first; the error follows it.
+                    self.upstream_end = Some(UpstreamEnd::Broken(StreamError::Transport(e.to_string())));
+                    return Ok(());
                 }
                 None => {
-                    self.decoder.finish(&mut |e| events.push(e));
-                    at_eof = true;
-                    break;
+                    self.decoder.finish(&mut |e| events.push_back(e));
+                    self.upstream_end = Some(UpstreamEnd::Eof);
+                    return Ok(());
                 }
             }
             // The host may hand chunks over from another task (hyper's connection task does):
@@ -247,32 +290,20 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
                     YieldOnce::default().await;
                     match self.upstream.next().now_or_never() {
                         Some(more) => chunk = more,
-                        None => break,
+                        None => return Ok(()),
                     }
                 }
             }
         }
-        let mut events = std::mem::take(&mut self.events);
-        let result = self.translate(&mut events);
-        events.clear();
-        self.events = events;
-        result?;
-        if let Some(error) = broken {
-            // What arrived before the break is already queued; the error frame follows it.
-            if self.phase == Phase::Open {
-                return Err(error);
-            }
-        }
-        if at_eof && self.phase == Phase::Open {
-            self.translator.finish()?;
-            self.complete();
-        }
-        Ok(())
     }
 
-    fn translate(&mut self, events: &mut Vec<SseEvent>) -> Result<(), StreamError> {
-        for event in events.drain(..) {
+    /// Translates pending events. Until the first frame has gone out, only until there is one
+    /// that carries model output, so the first token leaves without waiting for the rest of its
+    /// burst; after that, the whole burst, which then leaves as one write.
+    fn translate_pending(&mut self) -> Result<(), StreamError> {
+        while let Some(event) = self.events.pop_front() {
             if self.phase != Phase::Open {
+                self.events.clear();
                 break;
             }
             let flow = match self.translator.on_event(&event, &mut self.payloads) {
@@ -287,6 +318,9 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
             }
             if flow == Flow::Done {
                 self.complete();
+            }
+            if !self.sent_first && !self.queue.is_empty() && self.encoder.content_started() {
+                break;
             }
         }
         Ok(())

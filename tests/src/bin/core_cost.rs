@@ -5,8 +5,9 @@
 //! With `--sqlite PATH`, statistics are on (the native SQLite store, flushed before exit), so the
 //! difference between the two runs is the user-space cost of recording a request.
 //! With `--scenario NAME` the requests are another door's (see `scenario`): the same-vendor
-//! doors, a chat request of Claude Code's size, and Claude Code's ~48 KB Messages request
-//! translated for an OpenAI-format channel.
+//! doors, a chat request of Claude Code's size, Claude Code's ~48 KB Messages request translated
+//! for an OpenAI-format channel, and streams read up to their first frame (`*-stream-first`:
+//! the work between a request and its first token, upstream events all ready at once).
 //! Usage: uni-api-core-cost N [--sqlite PATH] [--scenario NAME]
 
 use std::sync::Arc;
@@ -33,21 +34,38 @@ fn scenario(name: &str) -> (&'static str, String, &'static str) {
     use uni_api_tests::bodies;
     match name {
         "chat" => ("/v1/chat/completions", REQUEST.to_owned(), COMPLETION),
-        "messages-native" => ("/v1/messages", bodies::messages_small("bench-claude", false).to_string(), ANTHROPIC_REPLY),
+        "messages-native" => {
+            ("/v1/messages", bodies::messages_small("bench-claude", false).to_string(), ANTHROPIC_REPLY)
+        }
         "responses-native" => ("/v1/responses", bodies::responses_small("bench").to_string(), RESPONSES_REPLY),
         "gemini-native" => {
             ("/v1beta/models/bench-gemini:generateContent", bodies::gemini_small().to_string(), GEMINI_REPLY)
         }
         "chat-big" => {
-            let raw = uni_api_core::adapters::raw::RawObject::parse(bodies::claude_code("bench", false).to_string().as_bytes())
-                .expect("body");
+            let raw = uni_api_core::adapters::raw::RawObject::parse(
+                bodies::claude_code("bench", false).to_string().as_bytes(),
+            )
+            .expect("body");
             let hub = uni_api_core::doors::Door::Messages.to_chat(&raw, false).expect("translation");
             ("/v1/chat/completions", String::from_utf8(hub.to_vec()).expect("utf-8"), COMPLETION)
         }
         "messages-translated" => ("/v1/messages", bodies::claude_code("bench", false).to_string(), COMPLETION),
+        "messages-translated-small" => ("/v1/messages", bodies::messages_small("bench", false).to_string(), COMPLETION),
+        "chat-stream-first" => ("/v1/chat/completions", STREAM_REQUEST.to_owned(), STREAM),
+        "messages-stream-first" => ("/v1/messages", bodies::messages_small("bench", true).to_string(), STREAM),
         other => panic!("unknown scenario {other}"),
     }
 }
+
+const STREAM_REQUEST: &str = r#"{"model":"bench","stream":true,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello there, how are you doing today?"}],"temperature":0.7}"#;
+const STREAM: &str = concat!(
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" How\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench-upstream\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n",
+    "data: [DONE]\n\n",
+);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -57,7 +75,8 @@ fn main() {
     let (path, request_body, reply) = scenario(name);
     let yaml = "providers:\n  - provider: mock\n    base_url: http://127.0.0.1:9/v1\n    api: sk-upstream\n    model:\n      - bench-upstream: bench\n  - provider: claude\n    base_url: http://127.0.0.1:9/v1/messages\n    api: sk-upstream\n    model:\n      - bench-upstream: bench-claude\n  - provider: gemini\n    base_url: http://127.0.0.1:9/v1beta\n    api: sk-upstream\n    model:\n      - bench-upstream: bench-gemini\napi_keys:\n  - api: sk-bench\n    role: bench\n    preferences:\n      SCHEDULING_ALGORITHM: fixed_priority\n";
     let config = Config::from_yaml_str(yaml, &|_| None).expect("config");
-    let http = Arc::new(FakeHttp::new((0..n).map(|_| FakeReply::Body(200, "application/json", reply.into()))));
+    let content_type = if reply == STREAM { "text/event-stream" } else { "application/json" };
+    let http = Arc::new(FakeHttp::new((0..n).map(|_| FakeReply::Body(200, content_type, reply.into()))));
     let platform = Platform {
         http,
         store: Arc::new(MemoryStore::new()),
@@ -81,8 +100,15 @@ fn main() {
                 .body(Bytes::from(request_body.clone()))
                 .expect("request");
             let response = gateway.handle(request).await;
-            if response.status() == 200 && matches!(response.body(), ResponseBody::Full(_)) {
-                ok += 1;
+            match response.into_body() {
+                ResponseBody::Full(_) => ok += 1,
+                // Up to the first frame: the stream is dropped after it, as a client that leaves.
+                ResponseBody::Stream(mut frames) => {
+                    if futures_util::StreamExt::next(&mut frames).await.is_some() {
+                        ok += 1;
+                    }
+                }
+                ResponseBody::Relay(_) => {}
             }
         }
     });

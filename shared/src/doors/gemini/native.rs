@@ -140,11 +140,12 @@ impl StreamTranslator for Relay {
 pub struct Frames {
     framing: Framing,
     written: usize,
+    content: bool,
 }
 
 impl Frames {
     pub fn new(framing: Framing) -> Self {
-        Self { framing, written: 0 }
+        Self { framing, written: 0, content: false }
     }
 
     /// The frames that end a stream which broke before anything was written.
@@ -157,6 +158,8 @@ impl Frames {
 
 impl FrameEncoder for Frames {
     fn encode(&mut self, payload: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), StreamError> {
+        let has = |needle: &[u8]| memchr::memmem::find(&payload, needle).is_some();
+        self.content = self.content || has(b"\"text\"") || has(b"\"functionCall\"") || has(b"\"inlineData\"");
         out.push_back(frame_bytes(self.framing, self.written, &payload));
         self.written += 1;
         Ok(())
@@ -170,5 +173,9 @@ impl FrameEncoder for Frames {
         out.push_back(frame(self.framing, self.written, &error::stream_error(error)));
         self.written += 1;
         out.extend(close(self.framing, self.written));
+    }
+
+    fn content_started(&self) -> bool {
+        self.content
     }
 }

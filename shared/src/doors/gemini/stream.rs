@@ -130,4 +130,9 @@ impl FrameEncoder for FromChat {
         self.written += 1;
         out.extend(close(self.framing, self.written));
     }
+
+    /// Every response it writes carries output (calls are held until whole).
+    fn content_started(&self) -> bool {
+        self.written > 0 || !self.calls.is_empty()
+    }
 }

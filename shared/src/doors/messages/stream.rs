@@ -44,11 +44,22 @@ pub struct FromChat {
     stop: Option<&'static str>,
     usage: Option<Usage>,
     events: Vec<HubEvent>,
+    /// A content block has been opened.
+    content: bool,
 }
 
 impl FromChat {
     pub fn new(ctx: ResponseCtx) -> Self {
-        Self { ctx, started: false, open: None, next_index: 0, stop: None, usage: None, events: Vec::new() }
+        Self {
+            ctx,
+            started: false,
+            open: None,
+            next_index: 0,
+            stop: None,
+            usage: None,
+            events: Vec::new(),
+            content: false,
+        }
     }
 
     fn start(&mut self, out: &mut VecDeque<Bytes>) {
@@ -56,17 +67,23 @@ impl FromChat {
             return;
         }
         self.started = true;
-        let message = json!({
-            "id": message_id("", self.ctx.nonce), "type": "message", "role": "assistant", "model": self.ctx.alias,
-            "content": [], "stop_reason": Value::Null, "stop_sequence": Value::Null,
-            "usage": { "input_tokens": 0, "output_tokens": 0 },
-        });
-        out.push_back(frame("message_start", &json!({ "type": "message_start", "message": message })));
-        out.push_back(frame("ping", &json!({ "type": "ping" })));
+        // Written directly rather than through a JSON tree: these frames lie between the
+        // upstream's first token and the client.
+        let mut data = Vec::with_capacity(256);
+        data.extend_from_slice(br#"{"type":"message_start","message":{"id":"#);
+        write_str(&mut data, &message_id("", self.ctx.nonce));
+        data.extend_from_slice(br#","type":"message","role":"assistant","model":"#);
+        write_str(&mut data, &self.ctx.alias);
+        data.extend_from_slice(
+            br#","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}"#,
+        );
+        out.push_back(crate::sse::encode_event("message_start", &data));
+        out.push_back(Bytes::from_static(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"));
     }
 
-    /// Makes `block` the open one (closing another), starting it with `start` when it is new.
-    fn open(&mut self, block: Block, start: Value, out: &mut VecDeque<Bytes>) -> usize {
+    /// Makes `block` the open one (closing another), starting it when it is new; `start`
+    /// writes the block's opening object.
+    fn open(&mut self, block: Block, start: impl FnOnce(&mut Vec<u8>), out: &mut VecDeque<Bytes>) -> usize {
         if let Some((open, index)) = self.open {
             if open == block {
                 return index;
@@ -76,41 +93,52 @@ impl FromChat {
         let index = self.next_index;
         self.next_index += 1;
         self.open = Some((block, index));
-        out.push_back(frame(
-            "content_block_start",
-            &json!({ "type": "content_block_start", "index": index, "content_block": start }),
-        ));
+        self.content = true;
+        let mut data = Vec::with_capacity(128);
+        data.extend_from_slice(br#"{"type":"content_block_start","index":"#);
+        data.extend_from_slice(index.to_string().as_bytes());
+        data.extend_from_slice(br#","content_block":"#);
+        start(&mut data);
+        data.push(b'}');
+        out.push_back(crate::sse::encode_event("content_block_start", &data));
         index
     }
 
     fn close(&mut self, out: &mut VecDeque<Bytes>) {
         if let Some((block, index)) = self.open.take() {
             if block == Block::Thinking {
-                let delta = json!({ "type": "signature_delta", "signature": FOREIGN_SIGNATURE });
-                out.push_back(delta_frame(index, delta));
+                out.push_back(delta_frame(index, "signature_delta", "signature", FOREIGN_SIGNATURE));
             }
-            out.push_back(frame("content_block_stop", &json!({ "type": "content_block_stop", "index": index })));
+            let data = format!(r#"{{"type":"content_block_stop","index":{index}}}"#);
+            out.push_back(crate::sse::encode_event("content_block_stop", data.as_bytes()));
         }
     }
 
     fn apply(&mut self, event: HubEvent, out: &mut VecDeque<Bytes>) -> Result<(), StreamError> {
         match event {
             HubEvent::Reasoning(text) => {
-                let index = self.open(Block::Thinking, json!({ "type": "thinking", "thinking": "" }), out);
-                out.push_back(delta_frame(index, json!({ "type": "thinking_delta", "thinking": text })));
+                let index =
+                    self.open(Block::Thinking, |d| d.extend_from_slice(br#"{"type":"thinking","thinking":""}"#), out);
+                out.push_back(delta_frame(index, "thinking_delta", "thinking", &text));
             }
             HubEvent::Text(text) => {
-                let index = self.open(Block::Text, json!({ "type": "text", "text": "" }), out);
-                out.push_back(delta_frame(index, json!({ "type": "text_delta", "text": text })));
+                let index = self.open(Block::Text, |d| d.extend_from_slice(br#"{"type":"text","text":""}"#), out);
+                out.push_back(delta_frame(index, "text_delta", "text", &text));
             }
             HubEvent::ToolStart { index, id, name } => {
                 self.close(out);
-                let start = json!({ "type": "tool_use", "id": id, "name": name, "input": {} });
+                let start = |d: &mut Vec<u8>| {
+                    d.extend_from_slice(br#"{"type":"tool_use","id":"#);
+                    write_str(d, &id);
+                    d.extend_from_slice(br#","name":"#);
+                    write_str(d, &name);
+                    d.extend_from_slice(br#","input":{}}"#);
+                };
                 self.open(Block::Tool(index), start, out);
             }
             HubEvent::ToolArguments { index, arguments } => match self.open {
                 Some((Block::Tool(open), block)) if open == index => {
-                    out.push_back(delta_frame(block, json!({ "type": "input_json_delta", "partial_json": arguments })));
+                    out.push_back(delta_frame(block, "input_json_delta", "partial_json", &arguments));
                 }
                 _ => return Err(StreamError::Corrupt(format!("arguments for tool call {index}, which is not open"))),
             },
@@ -146,6 +174,10 @@ impl FrameEncoder for FromChat {
     fn fail(&mut self, error: &StreamError, out: &mut VecDeque<Bytes>) {
         out.push_back(error::stream_frame(error));
     }
+
+    fn content_started(&self) -> bool {
+        self.content
+    }
 }
 
 /// `event: <name>\ndata: <json>\n\n`.
@@ -153,6 +185,23 @@ pub(crate) fn frame(name: &str, data: &Value) -> Bytes {
     crate::sse::encode_event(name, data.to_string().as_bytes())
 }
 
-fn delta_frame(index: usize, delta: Value) -> Bytes {
-    frame("content_block_delta", &json!({ "type": "content_block_delta", "index": index, "delta": delta }))
+/// `content_block_delta` with a delta of one text field.
+fn delta_frame(index: usize, kind: &str, field: &str, value: &str) -> Bytes {
+    let mut data = Vec::with_capacity(value.len() + 96);
+    data.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
+    data.extend_from_slice(index.to_string().as_bytes());
+    data.extend_from_slice(br#","delta":{"type":""#);
+    data.extend_from_slice(kind.as_bytes());
+    data.extend_from_slice(br#"",""#);
+    data.extend_from_slice(field.as_bytes());
+    data.extend_from_slice(br#"":"#);
+    write_str(&mut data, value);
+    data.extend_from_slice(b"}}");
+    crate::sse::encode_event("content_block_delta", &data)
+}
+
+/// `value` as a JSON string.
+fn write_str(out: &mut Vec<u8>, value: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
 }

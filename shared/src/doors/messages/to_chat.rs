@@ -368,7 +368,12 @@ fn convert_turn<'a>(turn: &Turn<'a>, out: &mut Vec<Message<'a>>) -> Result<(), S
                 [] if calls.is_empty() => return Ok(()),
                 [] => None,
                 [one] => Some(Content::Text(Text::Raw(one))),
-                many => Some(Content::Text(Text::Owned(many.iter().map(|t| serde_json::from_str::<Cow<'_, str>>(t.get()).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?.concat()))),
+                many => Some(Content::Text(Text::Owned(
+                    many.iter()
+                        .map(|t| serde_json::from_str::<Cow<'_, str>>(t.get()).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .concat(),
+                ))),
             };
             out.push(Message { role: "assistant", content, tool_calls: calls, tool_call_id: None });
         }
@@ -408,7 +413,9 @@ fn document_part(source: &RawValue) -> Option<Part<'static>> {
         "text" => source.data?,
         "content" => match source.content? {
             Value::String(s) => s,
-            Value::Array(blocks) => blocks.iter().filter_map(|b| b.get("text")?.as_str()).collect::<Vec<_>>().join("\n\n"),
+            Value::Array(blocks) => {
+                blocks.iter().filter_map(|b| b.get("text")?.as_str()).collect::<Vec<_>>().join("\n\n")
+            }
             _ => return None,
         },
         _ => return None,
@@ -476,9 +483,8 @@ fn tool_choice(choice: &Value) -> Option<Value> {
 
 /// `thinking` (a budget, or adaptive with `output_config.effort`) as an OpenAI effort level.
 fn reasoning_effort(body: &RawObject) -> Option<&'static str> {
-    let effort = body
-        .field::<Value>("output_config")
-        .and_then(|c| c.get("effort").and_then(Value::as_str).map(str::to_owned));
+    let effort =
+        body.field::<Value>("output_config").and_then(|c| c.get("effort").and_then(Value::as_str).map(str::to_owned));
     let from_effort = |e: &str| match e {
         "low" => "low",
         "high" | "max" => "high",

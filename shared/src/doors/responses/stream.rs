@@ -228,6 +228,10 @@ impl FrameEncoder for FromChat {
         let frame = failed_frame(&self.ctx, std::mem::take(&mut self.done), error, self.sequence);
         out.push_back(frame);
     }
+
+    fn content_started(&self) -> bool {
+        self.open.is_some() || !self.done.is_empty()
+    }
 }
 
 /// `response.failed` for a stream that broke: the items finished so far and the error.

@@ -284,9 +284,10 @@ pub fn is_translatable_tool(kind: &str) -> bool {
 /// The first tool type of the request that only a Responses upstream can run.
 pub fn unservable_tool(body: &RawObject) -> Option<String> {
     let tools: Vec<Value> = body.field("tools").unwrap_or_default();
-    tools.iter().map(|tool| tool.get("type").and_then(Value::as_str).unwrap_or("function")).find_map(|kind| {
-        (!is_translatable_tool(kind)).then(|| kind.to_owned())
-    })
+    tools
+        .iter()
+        .map(|tool| tool.get("type").and_then(Value::as_str).unwrap_or("function"))
+        .find_map(|kind| (!is_translatable_tool(kind)).then(|| kind.to_owned()))
 }
 
 #[cfg(test)]

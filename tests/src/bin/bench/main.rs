@@ -21,13 +21,15 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+mod doors;
+
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench-upstream","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}"#;
 const REQUEST: &str = r#"{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello there, how are you doing today?"}],"temperature":0.7}"#;
 const STREAM_REQUEST: &str =
     r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"Hello there, how are you doing today?"}]}"#;
-/// Like a real model: events 1 ms apart (the mock paces streams whose `user` is "paced").
+/// Like a real model: events 1 ms apart (the mock paces streams whose request says "paced").
 const PACED_REQUEST: &str = r#"{"model":"bench","stream":true,"user":"paced","messages":[{"role":"user","content":"Hello there, how are you doing today?"}]}"#;
 
 fn stream_frames() -> Vec<String> {
@@ -48,11 +50,18 @@ fn stream_frames() -> Vec<String> {
 }
 
 async fn mock(request: axum::extract::Request) -> Response {
+    let path = request.uri().path().to_owned();
     let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if let Some(reply) = doors::native_reply(&path) {
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(reply))
+            .expect("response");
+    }
     let streaming = memchr_contains(&body, b"\"stream\":true");
     if streaming {
         let frames = stream_frames();
-        let paced = memchr_contains(&body, b"\"user\":\"paced\"");
+        let paced = memchr_contains(&body, b"paced");
         let stream = futures_util::stream::iter(frames).then(move |f| async move {
             if paced {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -152,7 +161,8 @@ enum Stats {
 
 async fn start_gateway(binary: &str, core: &str, upstream: SocketAddr, dir: &std::path::Path, stats: Stats) -> Gateway {
     let config = format!(
-        "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\napi_keys:\n  - api: sk-bench\n    role: bench\n"
+        "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\n{}api_keys:\n  - api: sk-bench\n    role: bench\n",
+        doors::providers(upstream)
     );
     let path = dir.join("bench.yaml");
     std::fs::write(&path, config).expect("write config");
@@ -218,7 +228,7 @@ async fn start_nginx(nginx: &str, core: &str, upstream: SocketAddr, dir: &std::p
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let client = client();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while client.request(chat_request(addr, REQUEST)).await.map(|r| r.status() != 200).unwrap_or(true) {
+    while client.request(Call::chat(REQUEST).request(addr)).await.map(|r| r.status() != 200).unwrap_or(true) {
         assert!(Instant::now() < deadline, "nginx did not start");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -231,29 +241,68 @@ fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector)
 }
 
-fn chat_request(addr: SocketAddr, body: &'static str) -> http::Request<Full<Bytes>> {
-    http::Request::post(format!("http://{addr}/v1/chat/completions"))
-        .header("authorization", "Bearer sk-bench")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .unwrap()
+/// One kind of request: where it goes, how it names the key, and its body.
+#[derive(Clone)]
+struct Call {
+    path: String,
+    key_header: &'static str,
+    body: Bytes,
+}
+
+impl Call {
+    /// A chat completion.
+    fn chat(body: &'static str) -> Self {
+        Self {
+            path: "/v1/chat/completions".into(),
+            key_header: "authorization",
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    fn request(&self, addr: SocketAddr) -> http::Request<Full<Bytes>> {
+        let key = if self.key_header == "authorization" { "Bearer sk-bench" } else { "sk-bench" };
+        http::Request::post(format!("http://{addr}{}", self.path))
+            .header(self.key_header, key)
+            .header("content-type", "application/json")
+            .body(Full::new(self.body.clone()))
+            .unwrap()
+    }
 }
 
 /// Sends one request; returns (time to first body byte, total time).
-async fn one(client: &HttpClient, addr: SocketAddr, body: &'static str) -> (Duration, Duration) {
+async fn one(client: &HttpClient, addr: SocketAddr, call: &Call) -> (Duration, Duration) {
+    let (first, _, total) = one_until(client, addr, call, None).await;
+    (first, total)
+}
+
+/// Sends one request; returns (time to first body byte, time until the body holds `marker`,
+/// total time).
+async fn one_until(
+    client: &HttpClient,
+    addr: SocketAddr,
+    call: &Call,
+    marker: Option<&[u8]>,
+) -> (Duration, Duration, Duration) {
     let start = Instant::now();
-    let response = client.request(chat_request(addr, body)).await.expect("request");
-    assert!(response.status().is_success(), "status {}", response.status());
+    let response = client.request(call.request(addr)).await.expect("request");
+    assert!(response.status().is_success(), "status {} for {}", response.status(), call.path);
     let mut body = response.into_body();
-    let mut first = None;
+    let (mut first, mut marked) = (None, None);
+    let mut seen = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.expect("body");
-        if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
-            first = Some(start.elapsed());
+        if let Some(data) = frame.data_ref().filter(|d| !d.is_empty()) {
+            first.get_or_insert_with(|| start.elapsed());
+            if let (Some(marker), None) = (marker, marked) {
+                seen.extend_from_slice(data);
+                if memchr_contains(&seen, marker) {
+                    marked = Some(start.elapsed());
+                }
+            }
         }
     }
     let total = start.elapsed();
-    (first.unwrap_or(total), total)
+    (first.unwrap_or(total), marked.unwrap_or(total), total)
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -268,28 +317,37 @@ struct Latency {
 }
 
 async fn latency(client: &HttpClient, addr: SocketAddr, body: &'static str, n: usize, first_byte: bool) -> Latency {
+    latency_of(client, addr, &Call::chat(body), n, first_byte).await
+}
+
+async fn latency_of(client: &HttpClient, addr: SocketAddr, call: &Call, n: usize, first_byte: bool) -> Latency {
     for _ in 0..200 {
-        one(client, addr, body).await;
+        one(client, addr, call).await;
     }
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
-        let (ttfb, total) = one(client, addr, body).await;
+        let (ttfb, total) = one(client, addr, call).await;
         samples.push(if first_byte { ttfb } else { total });
     }
     Latency { p50: percentile(&mut samples, 0.5), p99: percentile(&mut samples, 0.99) }
 }
 
 async fn throughput(addr: SocketAddr, body: &'static str, concurrency: usize, duration: Duration) -> (u64, Duration) {
+    throughput_of(addr, &Call::chat(body), concurrency, duration).await
+}
+
+async fn throughput_of(addr: SocketAddr, call: &Call, concurrency: usize, duration: Duration) -> (u64, Duration) {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let stop_at = start + duration;
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let done = done.clone();
+        let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let client = client();
             while Instant::now() < stop_at {
-                one(&client, addr, body).await;
+                one(&client, addr, &call).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -368,6 +426,11 @@ async fn main() {
 
     let dir = std::env::temp_dir().join(format!("uni-api-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "doors") {
+        doors::report(&binary, &core, upstream, &dir, seconds, n).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "stats") {
         print_statistics_cost(&statistics_cost(&binary, &core, upstream, &dir, seconds).await);
         let _ = std::fs::remove_dir_all(&dir);
@@ -446,6 +509,7 @@ async fn main() {
     );
     println!();
     print_statistics_cost(&stats_cost);
+    doors::report(&binary, &core, upstream, &dir, seconds, n).await;
     println!(
         "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
         std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into())
@@ -462,7 +526,8 @@ async fn worker_latency(client: &HttpClient, upstream: SocketAddr, dir: &std::pa
     use std::io::BufRead;
     let config = dir.join("worker.yaml");
     let yaml = format!(
-        "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\napi_keys:\n  - api: sk-bench\n    role: bench\n"
+        "providers:\n  - provider: mock\n    base_url: http://{upstream}/v1\n    api: sk-bench-upstream\n    model:\n      - bench-upstream: bench\n{}api_keys:\n  - api: sk-bench\n    role: bench\n",
+        doors::providers(upstream)
     );
     std::fs::write(&config, yaml).expect("write worker config");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
