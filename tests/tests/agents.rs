@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use uni_api_tests::agents::{self, Agent, Files};
 use uni_api_tests::speak::Said;
-use uni_api_tests::{native_only, Mock, Reply, TestGateway};
+use uni_api_tests::{Mock, Reply, TestGateway};
 
 const CLIENT_KEY: &str = "sk-agent-client";
 
@@ -57,18 +57,12 @@ async fn claude_plain_prompt(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn claude_code_on_anthropic() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     claude_plain_prompt(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5-20250929").await;
 }
 
 #[tokio::test]
 async fn claude_code_on_gemini() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     claude_plain_prompt(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
     assert!(mock.received()[0].path.contains("gemini-2.5-flash:streamGenerateContent"));
@@ -93,18 +87,12 @@ async fn claude_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn claude_code_runs_a_tool_on_anthropic() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     claude_tool_round_trip(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5-20250929").await;
 }
 
 #[tokio::test]
 async fn claude_code_runs_a_tool_on_an_openai_format_channel() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     claude_tool_round_trip(&mock, mock.base(), "gpt-4.1").await;
     let second = &mock.received()[1].body;
@@ -162,9 +150,6 @@ async fn codex_plain_prompt(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn codex_on_openai() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     codex_plain_prompt(&mock, mock.base(), "gpt-5.1-codex").await;
     let sent = &mock.received()[0];
@@ -175,9 +160,6 @@ async fn codex_on_openai() {
 
 #[tokio::test]
 async fn codex_on_anthropic() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     codex_plain_prompt(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5").await;
     let sent = &mock.received()[0];
@@ -205,18 +187,12 @@ async fn codex_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn codex_runs_a_tool_on_openai() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     codex_tool_round_trip(&mock, mock.base(), "gpt-5.1-codex").await;
 }
 
 #[tokio::test]
 async fn codex_runs_a_tool_on_gemini() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     codex_tool_round_trip(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-pro").await;
     let contents = &mock.received()[1].body["contents"];
@@ -226,9 +202,6 @@ async fn codex_runs_a_tool_on_gemini() {
 
 #[tokio::test]
 async fn codex_with_its_built_in_openai_provider_falls_back_from_websocket() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let Some(bin) = agents::bin_dir() else { return };
     let mock = Mock::start("upstream-mock").await;
     let gw = gateway(&mock.base(), "gpt-5.1-codex", "gpt-5-codex").await;
@@ -298,9 +271,6 @@ async fn gemini_plain_prompt(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn gemini_cli_on_gemini() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     gemini_plain_prompt(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
     assert_eq!(mock.received()[0].uri, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
@@ -308,9 +278,6 @@ async fn gemini_cli_on_gemini() {
 
 #[tokio::test]
 async fn gemini_cli_on_an_openai_format_channel() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     gemini_plain_prompt(&mock, mock.base(), "gpt-4.1-mini").await;
     assert_eq!(mock.received()[0].path, "/v1/chat/completions");
@@ -330,9 +297,6 @@ async fn gemini_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn gemini_cli_runs_a_tool_on_gemini() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     gemini_tool_round_trip(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
     let contents = &mock.received()[1].body["contents"];
@@ -342,9 +306,6 @@ async fn gemini_cli_runs_a_tool_on_gemini() {
 
 #[tokio::test]
 async fn gemini_cli_runs_a_tool_on_anthropic() {
-    if native_only("the agents run against the native gateway") {
-        return;
-    }
     let mock = Mock::start("upstream-mock").await;
     gemini_tool_round_trip(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5").await;
     let messages = mock.received()[1].body["messages"].clone();
