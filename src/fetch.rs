@@ -90,7 +90,7 @@ async fn gateway(env: &Env) -> Result<Serving, String> {
 async fn build(env: &Env, text: &str, source: &str) -> Result<Serving, String> {
     let lookup = |name: &str| env_value(env, name);
     let config = Config::from_yaml_str(text, &lookup).map_err(|e| format!("invalid config {source}: {e}"))?;
-    for warning in &config.warnings {
+    for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
         worker::console_warn!("uni-api: {source}: {warning}");
     }
     config::check_platform(&config)?;

@@ -66,7 +66,7 @@ async fn run(args: Args) -> Result<(), String> {
     let text = config_source::read(&source).await?;
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::from_yaml_str(&text, &env).map_err(|e| format!("invalid config {source}: {e}"))?;
-    for warning in &config.warnings {
+    for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
         tracing::warn!("{source}: {warning}");
     }
     let providers = config.providers.len();

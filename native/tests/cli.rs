@@ -137,6 +137,9 @@ fn request_logs_name_the_role_and_never_a_key() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = http(port, &chat_request("x-api-key: sk-secret-client", r#"{"model":"m","messages":[]}"#));
+    let forged =
+        r#"{"model":"m\r\n2026-01-01T00:00:00Z  INFO forged line","messages":[{"role":"user","content":"hi"}]}"#;
+    let _ = http(port, &chat_request("x-api-key: sk-secret-client", forged));
     let messages = r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#;
     let _ = http(
         port,
@@ -149,6 +152,8 @@ fn request_logs_name_the_role_and_never_a_key() {
     assert!(log.contains("model=m"), "{log}");
     assert!(log.contains("door=openai") && log.contains("door=anthropic"), "each line names the door: {log}");
     assert!(!log.contains("sk-secret"), "{log}");
+    assert!(log.contains(r"m\r\n2026-01-01T00:00:00Z  INFO forged line"), "the model name is escaped: {log}");
+    assert!(!log.lines().any(|l| l.starts_with("2026-01-01")), "no forged line: {log}");
 }
 
 /// Serves `body` once over HTTP on 127.0.0.1 and returns the URL.

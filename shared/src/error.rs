@@ -24,6 +24,8 @@ pub enum GatewayError {
     MissingKey,
     #[error("invalid API key")]
     InvalidKey,
+    #[error("the Authorization header must be `Bearer <key>`")]
+    AuthorizationScheme,
     #[error("this API key may not use model `{0}`")]
     ModelForbidden(String),
     #[error("model `{0}` does not exist")]
@@ -55,7 +57,7 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::MissingKey | Self::InvalidKey | Self::AuthorizationScheme => StatusCode::UNAUTHORIZED,
             Self::ModelForbidden(_) | Self::AdminOnly => StatusCode::FORBIDDEN,
             Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
@@ -74,6 +76,7 @@ impl GatewayError {
         match self {
             Self::MissingKey => "missing_api_key",
             Self::InvalidKey => "invalid_api_key",
+            Self::AuthorizationScheme => "invalid_authorization",
             Self::ModelForbidden(_) => "model_not_allowed",
             Self::AdminOnly => "admin_only",
             Self::ModelNotFound(_) => "model_not_found",

@@ -19,6 +19,7 @@ pub mod config;
 pub mod doors;
 pub mod error;
 pub mod gateway;
+pub mod log_text;
 pub mod platform;
 pub mod scheduler;
 pub mod schema;

@@ -58,7 +58,7 @@ fn run_stream(dialect: Dialect, input: &[u8], chunks: &[&[u8]]) -> String {
     let mut lines = Vec::new();
     let mut events = Vec::new();
     for chunk in chunks {
-        decoder.feed(chunk, &mut |e| events.push(e));
+        decoder.feed(chunk, &mut |e| events.push(e)).expect("within the limit");
     }
     decoder.finish(&mut |e| events.push(e));
     let mut out = Vec::new();

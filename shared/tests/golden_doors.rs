@@ -187,7 +187,7 @@ fn drive<T: StreamTranslator, E: FrameEncoder>(mut translator: T, mut encoder: E
     let mut decoder = SseDecoder::new();
     let mut events = Vec::new();
     for chunk in chunks {
-        decoder.feed(chunk, &mut |e| events.push(e));
+        decoder.feed(chunk, &mut |e| events.push(e)).expect("within the limit");
     }
     decoder.finish(&mut |e| events.push(e));
     let mut frames = VecDeque::new();

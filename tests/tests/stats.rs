@@ -14,7 +14,7 @@ const TEAM: &str = "sk-team-key";
 
 fn yaml(a: &Mock, b: &Mock) -> String {
     format!(
-        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n  - provider: b\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: {ADMIN}\n    role: ops-admin\n  - api: {TEAM}\n    role: team\npreferences:\n  cooldown_period: 0\n",
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n  - provider: b\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: {ADMIN}\n    role: admin\n  - api: {TEAM}\n    role: team\npreferences:\n  cooldown_period: 0\n",
         a.base(),
         b.base()
     )
@@ -62,7 +62,7 @@ async fn check_endpoints(gw: &TestGateway) {
         .collect();
     assert_eq!(rates, vec![("a/gpt-4o", 2, 1), ("b/gpt-4o", 1, 1)], "{stats}");
     let roles: HashSet<&str> = stats["keys"].as_array().unwrap().iter().map(|k| k["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, HashSet::from(["team", "ops-admin"]));
+    assert_eq!(roles, HashSet::from(["team", "admin"]));
     assert!(!stats.to_string().contains("sk-"), "no key in stats: {stats}");
 
     let (status, denied) = gw.get("/v1/stats", TEAM).await;
@@ -162,7 +162,7 @@ async fn sqlite_records_every_request_and_answers_stats() {
     let streamed = &rows[1];
     assert_eq!((streamed.3.as_deref(), streamed.5, streamed.6, streamed.10, streamed.11), (Some("a"), 200, 1, 3, 2));
     let unknown = &rows[2];
-    assert_eq!((unknown.1.as_str(), unknown.3.as_deref(), unknown.5, unknown.6), ("ops-admin", None, 404, 0));
+    assert_eq!((unknown.1.as_str(), unknown.3.as_deref(), unknown.5, unknown.6), ("admin", None, 404, 0));
     assert_ne!(unknown.13, failover.13, "keys get different fingerprints");
     let dump: String = conn
         .query_row("SELECT group_concat(key_id || role || COALESCE(error, '')) FROM request_stats", [], |r| r.get(0))

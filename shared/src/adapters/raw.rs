@@ -11,6 +11,10 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
+/// The most top-level fields an object may have. Real requests have a few dozen; a cap keeps the
+/// duplicate check (and the work a hostile body can cause) linear in the body's size.
+pub const MAX_FIELDS: usize = 256;
+
 /// Top-level fields of a JSON object, in order, each as raw JSON.
 #[derive(Clone, Debug, Default)]
 pub struct RawObject {
@@ -110,10 +114,16 @@ impl<'de> Deserialize<'de> for RawObject {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                let mut fields: Vec<(String, Box<RawValue>)> = Vec::with_capacity(16);
+                while let Some(key) = map.next_key::<String>()? {
+                    if fields.len() == MAX_FIELDS {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the object has more than {MAX_FIELDS} top-level fields"
+                        )));
+                    }
+                    let value = map.next_value::<Box<RawValue>>()?;
                     // A repeated key keeps its last value, as JSON parsers commonly do.
-                    fields.retain(|(k, _): &(String, Box<RawValue>)| *k != key);
+                    fields.retain(|(k, _)| *k != key);
                     fields.push((key, value));
                 }
                 Ok(RawObject { fields })
@@ -156,6 +166,9 @@ mod tests {
             r#"{"model":"c","messages":[{"role":"user","content":"h\u00e9"}],"extra":true,"version":"v1"}"#
         );
         assert!(RawObject::parse(b"[1]").is_err());
+        let many: String = (0..=MAX_FIELDS).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",");
+        let error = RawObject::parse(format!("{{{many}}}").as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("more than 256 top-level fields"), "{error}");
         assert!(RawObject::parse(b"{\"a\":").is_err());
     }
 }

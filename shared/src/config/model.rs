@@ -205,4 +205,16 @@ impl Config {
     pub fn admin_exists(&self) -> bool {
         self.clients.iter().any(|c| c.is_admin)
     }
+
+    /// When no key has `role: admin`, the first key is the admin: the notice hosts log at start.
+    pub fn implicit_admin_notice(&self) -> Option<String> {
+        let first = self.clients.first()?;
+        (first.is_admin && !first.role.trim().eq_ignore_ascii_case("admin")).then(|| {
+            format!(
+                "api_keys: no key has `role: admin`, so the first key (role `{}`) is the admin; give the admin key \
+                 that role to make it explicit",
+                first.role
+            )
+        })
+    }
 }

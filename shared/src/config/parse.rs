@@ -288,7 +288,8 @@ impl Builder {
         Ok(ClientKey {
             key: Secret::new(client_keys[i].clone()),
             fingerprint: crate::stats::key_fingerprint(&client_keys[i]).into(),
-            is_admin: role.to_ascii_lowercase().contains("admin"),
+            // Exactly `admin`: a role that merely contains the word (`sysadmin-bot`) is no admin.
+            is_admin: role.trim().eq_ignore_ascii_case("admin"),
             role: role.into(),
             rules,
             scheduling,

@@ -329,3 +329,23 @@ fn vertex_accounts_are_validated_and_defaulted() {
         .starts_with("providers[0].client_email: required for Vertex AI"));
     assert!(err("providers:\n  - provider: v\n    project_id: p1\n    client_email: e\n    private_key: nope\napi_keys: [{api: k}]").contains("PEM private key"));
 }
+
+#[test]
+fn admin_is_the_role_admin_exactly_and_an_implicit_admin_is_warned_about() {
+    let keys = |roles: &str| {
+        Config::from_yaml_str(
+            &format!("providers:\n  - provider: p\n    base_url: http://p.test/v1\n    model: [m]\napi_keys:\n{roles}"),
+            &|_| None,
+        )
+        .unwrap()
+    };
+    let config = keys("  - api: a\n    role: sysadmin-bot\n  - api: b\n    role: Admin\n");
+    assert_eq!(config.clients.iter().map(|c| c.is_admin).collect::<Vec<_>>(), [false, true]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let config = keys("  - api: a\n    role: ops-admin\n  - api: b\n");
+    assert!(config.clients[0].is_admin && !config.clients[1].is_admin);
+    assert!(config
+        .implicit_admin_notice()
+        .is_some_and(|n| n.contains("the first key (role `ops-admin`) is the admin")));
+    assert_eq!(keys("  - api: a\n    role: admin\n").implicit_admin_notice(), None);
+}

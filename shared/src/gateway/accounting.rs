@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName};
 use super::Inner;
 use crate::doors::Door;
 use crate::error::{Attempt, GatewayError};
+use crate::log_text::LogText;
 use crate::platform::{BoxFnOnce, UnixMillis};
 use crate::stats::{AttemptRecord, Channel, RequestRecord};
 use crate::stream::{StreamEnd, StreamReport};
@@ -82,10 +83,10 @@ impl Ledger {
         record.error = Some(error.to_string());
         let key = &inner.config.clients[self.client];
         tracing::info!(
-            door = %self.door.name(), role = %key.role, endpoint = self.endpoint, model = %model, status,
+            door = %self.door.name(), role = %key.role, endpoint = self.endpoint, model = %LogText(model), status,
             latency_ms = record.total_ms,
             tried = %record.tried(),
-            error = %error, "request failed"
+            error = %LogText(record.error.as_deref().unwrap_or_default()), "request failed"
         );
         if let Some(stats) = &inner.platform.stats {
             stats.record(record);
@@ -148,7 +149,7 @@ fn failed_attempt(a: &Attempt) -> AttemptRecord {
 fn log_served(door: Door, record: &RequestRecord, key_number: Option<usize>) {
     let u = &record.usage;
     tracing::info!(
-        door = %door.name(), role = %record.role, endpoint = %record.endpoint, model = %record.model,
+        door = %door.name(), role = %record.role, endpoint = %record.endpoint, model = %LogText(&record.model),
         channel = %ChannelName(record), key = key_number, status = record.status,
         attempts = record.attempt_count(), latency_ms = record.total_ms,
         prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens, "request served"
@@ -158,11 +159,11 @@ fn log_served(door: Door, record: &RequestRecord, key_number: Option<usize>) {
 fn log_stream(door: Door, record: &RequestRecord) {
     let u = &record.usage;
     tracing::info!(
-        door = %door.name(), role = %record.role, model = %record.model,
+        door = %door.name(), role = %record.role, model = %LogText(&record.model),
         channel = %ChannelName(record), status = record.status, attempts = record.attempt_count(),
         first_byte_ms = record.first_byte_ms,
         total_ms = record.total_ms, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
-        outcome = record.error.as_deref().unwrap_or("completed"), "stream served"
+        outcome = %LogText(record.error.as_deref().unwrap_or("completed")), "stream served"
     );
 }
 

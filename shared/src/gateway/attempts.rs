@@ -23,6 +23,7 @@ use crate::config::{KeySchedule, Provider, Secret};
 use crate::doors::affinity::stable_hash;
 use crate::doors::{keeps_reasoning, Door, NativeCall};
 use crate::error::{scrub, Attempt, GatewayError};
+use crate::log_text::LogText;
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
 use crate::scheduler::{keys_for_conversation, order_keys, Admission, Candidate, Failure, Scope};
 use crate::stream::{Driver, StreamError};
@@ -230,10 +231,11 @@ impl<'a> Run<'a> {
                 status: failure.status().map(|s| s.as_u16()),
                 reason: reason.clone(),
             });
-            tracing::debug!(channel = %channel, reason = %reason, "attempt failed");
+            tracing::debug!(channel = %channel, reason = %LogText(&reason), "attempt failed");
             let scope = failure.scope();
             if scope == Scope::Request {
-                return Err(request_error(reason, passthrough, &channel));
+                let secrets = provider.keys.iter().chain(token.as_ref()).map(Secret::expose);
+                return Err(request_error(reason, passthrough, &channel, secrets));
             }
             if slot.region.is_some() {
                 // The next region may answer; the channel sits out only when every region failed.
@@ -475,11 +477,19 @@ fn answered_no_route(attempt: &Result<Reply, AttemptError>) -> bool {
 }
 
 /// The upstream's own answer when it blames the request; wrapped if it is not an OpenAI error.
-fn request_error(reason: String, passthrough: Option<(StatusCode, Bytes)>, channel: &str) -> GatewayError {
+/// The upstream's message is scrubbed of the channel's secrets like every attempt's reason: an
+/// upstream that echoes the key it was sent must not hand it to the client.
+fn request_error<'a>(
+    reason: String,
+    passthrough: Option<(StatusCode, Bytes)>,
+    channel: &str,
+    secrets: impl IntoIterator<Item = &'a str>,
+) -> GatewayError {
     let (status, body) = passthrough.unwrap_or((StatusCode::BAD_REQUEST, Bytes::new()));
     let message = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("error").map(openai::error_message))
+        .map(|message| scrub(&message, secrets))
         .unwrap_or_else(|| reason.clone());
     GatewayError::Upstream {
         status,
@@ -492,7 +502,9 @@ fn stream_failure(error: StreamError) -> AttemptError {
     let failure = match error {
         StreamError::Idle(_) => Failure::Timeout,
         StreamError::Transport(_) => Failure::Transport,
-        StreamError::Truncated | StreamError::Corrupt(_) | StreamError::Upstream(_) => Failure::BadResponse,
+        StreamError::Truncated | StreamError::Corrupt(_) | StreamError::Upstream(_) | StreamError::Oversized(_) => {
+            Failure::BadResponse
+        }
     };
     AttemptError::failed(failure, error.to_string())
 }

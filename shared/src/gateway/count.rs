@@ -21,6 +21,7 @@ use crate::body::json_response;
 use crate::config::Provider;
 use crate::doors::{gemini as gemini_door, messages, Door, NativeCall};
 use crate::error::GatewayError;
+use crate::log_text::LogText;
 use crate::platform::SendOptions;
 use crate::scheduler::RouteError;
 
@@ -72,7 +73,7 @@ pub(super) async fn serve(
     }
     let tokens = match counted {
         Some(Ok((tokens, channel))) => {
-            tracing::info!(door = door.name(), model = %model, channel = %channel, tokens, "tokens counted");
+            tracing::info!(door = door.name(), model = %LogText(&model), channel = %channel, tokens, "tokens counted");
             tokens
         }
         other => {
@@ -81,7 +82,7 @@ pub(super) async fn serve(
                 _ => "no channel of the model counts tokens".to_owned(),
             };
             let tokens = estimate(body);
-            tracing::info!(door = door.name(), model = %model, tokens, reason = %reason, "tokens estimated");
+            tracing::info!(door = door.name(), model = %LogText(&model), tokens, reason = %LogText(&reason), "tokens estimated");
             tokens
         }
     };

@@ -85,6 +85,9 @@ impl ClientRequest {
         sse: bool,
         body: &[u8],
     ) -> Result<Self, GatewayError> {
+        if model.len() > MAX_MODEL_BYTES {
+            return Err(GatewayError::BadRequest(format!("the model name is longer than {MAX_MODEL_BYTES} bytes")));
+        }
         let body = json_object(body)?;
         if !body.present("contents").is_some_and(|c| c.get().starts_with('[')) {
             return Err(GatewayError::BadRequest("`contents` must be a list of contents".into()));
@@ -218,10 +221,15 @@ async fn read_form(inner: &Inner, content_type: Option<&str>, body: Bytes) -> Re
     Ok(request)
 }
 
+/// The longest model name accepted (real ones are under 100 bytes).
+pub(super) const MAX_MODEL_BYTES: usize = 256;
+
 /// A JSON body as a raw object, or the 400 that says why it is not one.
 pub(super) fn json_object(body: &[u8]) -> Result<RawObject, GatewayError> {
     RawObject::parse(body).map_err(|e| {
-        GatewayError::BadRequest(if e.is_data() {
+        GatewayError::BadRequest(if e.to_string().contains("top-level fields") {
+            format!("the request body is refused: {e}")
+        } else if e.is_data() {
             "the request body must be a JSON object".to_owned()
         } else {
             format!("the request body is not valid JSON: {e}")
@@ -234,18 +242,59 @@ pub(super) fn required_model(body: &RawObject) -> Result<String, GatewayError> {
     match body.present("model") {
         None => Err(GatewayError::BadRequest("`model` is required".into())),
         Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(m) if m.len() > MAX_MODEL_BYTES => {
+                Err(GatewayError::BadRequest(format!("`model` is longer than {MAX_MODEL_BYTES} bytes")))
+            }
             Ok(m) if !m.is_empty() => Ok(m),
             _ => Err(GatewayError::BadRequest("`model` must be a non-empty string".into())),
         },
     }
 }
 
+/// One message of a chat request, as far as validation looks at it.
+#[derive(serde::Deserialize)]
+struct MessageProbe<'a> {
+    #[serde(borrow, default)]
+    role: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The chat request's shape, checked before any upstream call, with a 400 naming the field. It
+/// reads `messages` once more without building it (no tree), and a few scalar fields.
+fn check_chat(body: &RawObject) -> Result<(), GatewayError> {
+    let bad = |message: String| Err(GatewayError::BadRequest(message));
+    let messages = match body.present("messages") {
+        Some(raw) if raw.get().starts_with('[') => raw,
+        _ => return bad("`messages` must be a list of messages".into()),
+    };
+    let probes: Vec<MessageProbe<'_>> = match serde_json::from_str(messages.get()) {
+        Ok(probes) => probes,
+        Err(_) => return bad("`messages` must be a list of message objects, each with a string `role`".into()),
+    };
+    if let Some(i) = probes.iter().position(|m| m.role.as_deref().is_none_or(str::is_empty)) {
+        return bad(format!("`messages[{i}].role` is required"));
+    }
+    for field in ["temperature", "top_p", "frequency_penalty", "presence_penalty"] {
+        if body.present(field).is_some_and(|v| serde_json::from_str::<f64>(v.get()).is_err()) {
+            return bad(format!("`{field}` must be a number"));
+        }
+    }
+    for field in ["max_tokens", "max_completion_tokens", "n"] {
+        if body.present(field).is_some_and(|v| serde_json::from_str::<u64>(v.get()).is_err()) {
+            return bad(format!("`{field}` must be a whole number"));
+        }
+    }
+    if body.present("stream").is_some_and(|v| v.get() != "true" && v.get() != "false") {
+        return bad("`stream` must be true or false".into());
+    }
+    Ok(())
+}
+
 fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayError> {
     let body = json_object(body)?;
     let model = required_model(&body)?;
     let chat = endpoint == Endpoint::Chat;
-    if chat && !body.present("messages").is_some_and(|m| m.get().starts_with('[')) {
-        return Err(GatewayError::BadRequest("`messages` must be a list of messages".into()));
+    if chat {
+        check_chat(&body)?;
     }
     // Only chat is streamed; the other endpoints answer one JSON document.
     let stream = chat && body.field::<bool>("stream").unwrap_or(false);

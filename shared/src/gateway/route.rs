@@ -59,6 +59,8 @@ pub(super) async fn route(
     let config = &*inner.config;
     let model = request.model.as_str();
 
+    // Only a model that exists is counted: requests for endless made-up names create no state.
+    let candidates = eligible(inner, client, request)?;
     let limits = [
         (config.global.rate_limit.as_ref(), StoreKey::GlobalRate { model }),
         (key.rate_limit.as_ref(), StoreKey::ClientRate { client, model }),
@@ -74,7 +76,7 @@ pub(super) async fn route(
         }
     }
 
-    let ordered = candidates(inner, client, key, request, now).await?;
+    let ordered = order(inner, client, key, request, candidates, now).await;
     let mut run = Run::new(inner, request, now, key.auto_retry.max_attempts());
     for candidate in &ordered {
         if run.exhausted() {
@@ -109,14 +111,8 @@ pub(super) async fn route(
     })
 }
 
-/// The channels that may serve the request, in the order to try them.
-async fn candidates(
-    inner: &Inner,
-    client: usize,
-    key: &ClientKey,
-    request: &ClientRequest,
-    now: UnixMillis,
-) -> Result<Vec<Candidate>, GatewayError> {
+/// The channels that may serve the request (404, 403 or a 400 when none).
+fn eligible(inner: &Inner, client: usize, request: &ClientRequest) -> Result<Vec<Candidate>, GatewayError> {
     let config = &*inner.config;
     let model = request.model.as_str();
     let catalog = inner.catalog();
@@ -163,6 +159,20 @@ async fn candidates(
             )));
         }
     }
+    Ok(candidates)
+}
+
+/// The channels in the order to try them, without those cooling down.
+async fn order(
+    inner: &Inner,
+    client: usize,
+    key: &ClientKey,
+    request: &ClientRequest,
+    candidates: Vec<Candidate>,
+    now: UnixMillis,
+) -> Vec<Candidate> {
+    let config = &*inner.config;
+    let model = request.model.as_str();
     // A fixed priority already keeps a conversation on one channel; the balancing algorithms
     // give way to the conversation's own order.
     let conversation = request.conversation.filter(|_| key.scheduling != Scheduling::FixedPriority);
@@ -183,7 +193,7 @@ async fn candidates(
             order_candidates(candidates, key.scheduling, cursor, inner.platform.runtime.random_u64())
         }
     };
-    Ok(skip_cooling(inner, ordered, now).await)
+    skip_cooling(inner, ordered, now).await
 }
 
 /// Drops channels that are cooling down. When all of them are, keeps them all, earliest

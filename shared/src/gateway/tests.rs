@@ -86,3 +86,72 @@ fn when_everything_fails_the_error_lists_the_attempts() {
     assert_eq!(attempts[1]["channel"], "b/m");
     assert!(attempts[1]["reason"].as_str().unwrap().contains("connection refused"));
 }
+
+/// A memory store that counts what it is asked.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    admits: std::sync::atomic::AtomicUsize,
+    cursors: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::platform::StateStore for CountingStore {
+    fn admit<'a>(
+        &'a self,
+        key: &'a str,
+        rules: &'a [crate::scheduler::RateRule],
+        now: crate::platform::UnixMillis,
+    ) -> crate::platform::BoxFuture<'a, Result<crate::scheduler::Admission, crate::platform::StoreError>> {
+        self.admits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.admit(key, rules, now)
+    }
+    fn cooldowns<'a>(
+        &'a self,
+        keys: &'a [String],
+        now: crate::platform::UnixMillis,
+    ) -> crate::platform::BoxFuture<'a, Result<Vec<Option<crate::platform::UnixMillis>>, crate::platform::StoreError>>
+    {
+        self.inner.cooldowns(keys, now)
+    }
+    fn start_cooldown<'a>(
+        &'a self,
+        key: &'a str,
+        until: crate::platform::UnixMillis,
+    ) -> crate::platform::BoxFuture<'a, Result<(), crate::platform::StoreError>> {
+        self.inner.start_cooldown(key, until)
+    }
+    fn next_cursor<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> crate::platform::BoxFuture<'a, Result<u64, crate::platform::StoreError>> {
+        self.cursors.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.next_cursor(key)
+    }
+}
+
+#[test]
+fn made_up_model_names_create_no_state() {
+    let yaml = "providers:\n  - provider: a\n    base_url: http://a.test/v1\n    model: [m]\napi_keys:\n  - api: k\n    preferences:\n      rate_limit: 100/min\n      SCHEDULING_ALGORITHM: round_robin\npreferences:\n  rate_limit: 1000/min\n";
+    let store = Arc::new(CountingStore::default());
+    let platform = Platform {
+        http: Arc::new(FakeHttp::default()),
+        store: store.clone(),
+        runtime: Arc::new(ManualRuntime::new(1_000_000)),
+        stats: None,
+    };
+    let gateway = Gateway::new(Config::from_yaml_str(yaml, &|_| None).unwrap(), platform);
+    for i in 0..500 {
+        let body = format!(r#"{{"model":"made-up-{i}","messages":[{{"role":"user","content":"hi"}}]}}"#);
+        let request = http::Request::post("/v1/chat/completions")
+            .header("authorization", "Bearer k")
+            .body(Bytes::from(body))
+            .unwrap();
+        assert_eq!(block_on(gateway.handle(request)).status(), 404);
+    }
+    assert_eq!(
+        store.admits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no rate window for a model that does not exist"
+    );
+    assert_eq!(store.cursors.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -17,9 +17,14 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     windows: HashMap<String, RateWindow>,
+    /// Above this many windows, idle ones are swept before a new one is added.
+    sweep_at: usize,
     cooldowns: HashMap<String, UnixMillis>,
     cursors: HashMap<String, u64>,
 }
+
+/// The fewest windows kept before idle ones are swept.
+const MIN_SWEEP_AT: usize = 1024;
 
 impl MemoryStore {
     pub fn new() -> Self {
@@ -44,6 +49,11 @@ impl StateStore for MemoryStore {
         let admission = self.with(|s| match s.windows.get_mut(key) {
             Some(window) => window.admit(rules, now),
             None => {
+                if s.windows.len() >= s.sweep_at.max(MIN_SWEEP_AT) {
+                    // Sweeping when the map has doubled keeps its cost amortized per request.
+                    s.windows.retain(|_, w| !w.is_idle(now));
+                    s.sweep_at = s.windows.len() * 2;
+                }
                 let mut window = RateWindow::default();
                 let admission = window.admit(rules, now);
                 s.windows.insert(key.to_owned(), window);
@@ -115,6 +125,23 @@ mod tests {
         let store = MemoryStore::new();
         let next = |k| block_on(store.next_cursor(k)).unwrap();
         assert_eq!((next("x"), next("x"), next("y"), next("x")), (0, 1, 0, 2));
+    }
+
+    #[test]
+    fn idle_windows_are_forgotten_as_new_ones_come() {
+        let store = MemoryStore::new();
+        let rules = [RateRule { limit: 5, window_ms: 60_000 }];
+        for i in 0..MIN_SWEEP_AT {
+            block_on(store.admit(&format!("old-{i}"), &rules, UnixMillis(0))).unwrap();
+        }
+        // Two windows later every old one is idle; the next new key sweeps them.
+        block_on(store.admit("new", &rules, UnixMillis(120_000))).unwrap();
+        assert_eq!(store.with(|s| s.windows.len()), 1);
+        // A window still counting is kept.
+        for i in 0..MIN_SWEEP_AT {
+            block_on(store.admit(&format!("busy-{i}"), &rules, UnixMillis(130_000))).unwrap();
+        }
+        assert_eq!(store.with(|s| s.windows.len()), MIN_SWEEP_AT + 1);
     }
 
     #[test]

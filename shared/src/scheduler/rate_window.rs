@@ -58,6 +58,12 @@ impl RateWindow {
         Admission::Admitted
     }
 
+    /// Whether every request it counted has slid out of its windows by `now`: the window holds
+    /// nothing and may be forgotten.
+    pub fn is_idle(&self, now: UnixMillis) -> bool {
+        self.counters.iter().all(|c| c.window_start.saturating_add(2 * c.rule.window_ms.max(1)) <= now.0)
+    }
+
     /// A config reload may change the rules; counters of changed rules start afresh.
     fn sync_rules(&mut self, rules: &[RateRule]) {
         let same = self.counters.len() == rules.len() && self.counters.iter().zip(rules).all(|(c, r)| c.rule == *r);

@@ -4,7 +4,9 @@
 //! Upstream chunks do not line up with events (a chunk may end mid-line or mid-UTF-8 sequence),
 //! so the decoder buffers the incomplete tail and emits whole events only. It follows the HTML
 //! event-stream rules: lines end in `\n`, `\r\n` or `\r`; `data:` lines of one event join with
-//! `\n`; a blank line dispatches; lines starting with `:` are comments.
+//! `\n`; a blank line dispatches; lines starting with `:` are comments. A line or an event larger
+//! than the decoder's limit (8 MiB by default) is refused, so an upstream cannot make the gateway
+//! hold an unbounded amount of memory.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -16,9 +18,23 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// The largest line or event the decoder holds by default.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// An upstream line or event over the decoder's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the upstream sent an event larger than {limit} bytes")]
+pub struct Oversized {
+    pub limit: usize,
+}
+
 /// Incremental event-stream decoder.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseDecoder {
+    /// The largest line or event held.
+    limit: usize,
+    /// A limit was exceeded: the stream is not decoded further.
+    overflowed: bool,
     /// Bytes of the current, not yet terminated line.
     line: Vec<u8>,
     /// The previous chunk ended in `\r`; a leading `\n` in the next one belongs to it.
@@ -28,13 +44,36 @@ pub struct SseDecoder {
     has_data: bool,
 }
 
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::with_limit(MAX_EVENT_BYTES)
+    }
+}
+
 impl SseDecoder {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Feeds one chunk; every completed event goes to `emit`.
-    pub fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(SseEvent)) {
+    /// A decoder refusing lines and events over `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            limit,
+            overflowed: false,
+            line: Vec::new(),
+            after_cr: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+        }
+    }
+
+    /// Feeds one chunk; every completed event goes to `emit`. Past the limit nothing more is
+    /// decoded and every call answers `Oversized`.
+    pub fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(SseEvent)) -> Result<(), Oversized> {
+        if self.overflowed {
+            return Err(Oversized { limit: self.limit });
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -52,6 +91,9 @@ impl SseDecoder {
                 self.line = line;
                 self.line.clear();
             }
+            if self.data.len() > self.limit {
+                return self.overflow();
+            }
             chunk = &chunk[pos + 1..];
             if ending == b'\r' {
                 match chunk.first() {
@@ -61,12 +103,26 @@ impl SseDecoder {
                 }
             }
         }
+        if self.line.len() + chunk.len() > self.limit {
+            return self.overflow();
+        }
         self.line.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn overflow(&mut self) -> Result<(), Oversized> {
+        self.overflowed = true;
+        self.line = Vec::new();
+        self.data = String::new();
+        Err(Oversized { limit: self.limit })
     }
 
     /// End of input: an unterminated last line and event still count (many upstreams omit the
     /// final blank line after `data: [DONE]`).
     pub fn finish(&mut self, emit: &mut impl FnMut(SseEvent)) {
+        if self.overflowed {
+            return;
+        }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.process_line(&line, emit);
@@ -144,7 +200,7 @@ mod tests {
         let mut d = SseDecoder::new();
         let mut out = Vec::new();
         for c in chunks {
-            d.feed(c, &mut |e| out.push(e));
+            d.feed(c, &mut |e| out.push(e)).unwrap();
         }
         d.finish(&mut |e| out.push(e));
         out
@@ -185,6 +241,19 @@ mod tests {
             chunks.push(&text[i..i + 1]);
         }
         assert_eq!(decode_chunks(&chunks), vec![ev(None, "héllo 🌍")]);
+    }
+
+    #[test]
+    fn a_line_or_an_event_over_the_limit_is_refused() {
+        let mut d = SseDecoder::with_limit(16);
+        let mut out = Vec::new();
+        assert!(d.feed(b"data: short\n\n", &mut |e| out.push(e)).is_ok());
+        assert_eq!(out.len(), 1);
+        assert_eq!(d.feed(b"data: 0123456789abcdef", &mut |e| out.push(e)), Err(Oversized { limit: 16 }));
+        assert_eq!(d.feed(b"\n\n", &mut |e| out.push(e)), Err(Oversized { limit: 16 }), "it stays refused");
+        let mut d = SseDecoder::with_limit(16);
+        let many_lines = b"data: 0123456789\ndata: 0123456789\n";
+        assert!(d.feed(many_lines, &mut |e| out.push(e)).is_err(), "an event's lines add up");
     }
 
     proptest! {

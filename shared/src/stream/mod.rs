@@ -42,6 +42,8 @@ pub enum StreamError {
     Corrupt(String),
     #[error("the upstream reported an error: {0}")]
     Upstream(String),
+    #[error(transparent)]
+    Oversized(#[from] crate::sse::Oversized),
 }
 
 impl StreamError {
@@ -53,6 +55,7 @@ impl StreamError {
             Self::Transport(_) => "upstream_connection_error",
             Self::Corrupt(_) => "upstream_malformed_event",
             Self::Upstream(_) => "upstream_error",
+            Self::Oversized(_) => "upstream_event_too_large",
         }
     }
 }
@@ -270,7 +273,13 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
         loop {
             let events = &mut self.events;
             match chunk {
-                Some(Ok(bytes)) => self.decoder.feed(&bytes, &mut |e| events.push_back(e)),
+                Some(Ok(bytes)) => {
+                    if let Err(oversized) = self.decoder.feed(&bytes, &mut |e| events.push_back(e)) {
+                        // Events decoded before the oversized one are still sent; then the error.
+                        self.upstream_end = Some(UpstreamEnd::Broken(oversized.into()));
+                        return Ok(());
+                    }
+                }
                 Some(Err(e)) => {
                     // What arrived before the break is translated first; the error follows it.
                     self.upstream_end = Some(UpstreamEnd::Broken(StreamError::Transport(e.to_string())));

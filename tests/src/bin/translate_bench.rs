@@ -44,7 +44,7 @@ fn stream_throughput(dialect: Dialect, input: &str) -> f64 {
         let mut events = Vec::new();
         let mut out = Vec::new();
         for chunk in bytes.chunks(16 * 1024) {
-            decoder.feed(chunk, &mut |e| events.push(e));
+            decoder.feed(chunk, &mut |e| events.push(e)).expect("within the limit");
             for e in events.drain(..) {
                 translator.on_event(&e, &mut out).expect("valid fixture");
             }

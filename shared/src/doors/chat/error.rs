@@ -12,7 +12,9 @@ use crate::stream::StreamError;
 /// OpenAI's error `type` for each error.
 fn kind(error: &GatewayError) -> &'static str {
     match error {
-        GatewayError::MissingKey | GatewayError::InvalidKey => "authentication_error",
+        GatewayError::MissingKey | GatewayError::InvalidKey | GatewayError::AuthorizationScheme => {
+            "authentication_error"
+        }
         GatewayError::ModelForbidden(_) | GatewayError::AdminOnly => "permission_error",
         GatewayError::ModelNotFound(_)
         | GatewayError::RouteNotFound { .. }
