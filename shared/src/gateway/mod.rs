@@ -16,6 +16,7 @@ mod moderation;
 mod reply;
 mod request;
 mod route;
+mod routes;
 #[cfg(test)]
 mod tests;
 mod vertex;
@@ -24,9 +25,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::StatusCode;
 
-use crate::adapters::Endpoint;
 use crate::body::json_response;
 use crate::config::Config;
 use crate::doors::{gemini, Door};
@@ -35,6 +35,7 @@ use crate::platform::Platform;
 use crate::scheduler::Catalog;
 use accounting::Ledger;
 use request::ClientRequest;
+use routes::Route;
 
 pub use crate::body::ResponseBody;
 
@@ -58,6 +59,15 @@ struct Inner {
     /// Per provider: it answered that it has no route for a door's own API (an OpenAI-compatible
     /// server without `/responses`), so that door's requests are translated for it from now on.
     lacks_native_route: Vec<std::sync::atomic::AtomicBool>,
+}
+
+/// A path without its trailing slash (but `/` itself).
+fn trimmed(path: &str) -> &str {
+    if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    }
 }
 
 impl Inner {
@@ -138,118 +148,86 @@ impl Gateway {
         Door::for_path(path).error_response(error)
     }
 
+    /// Refuses a request from its head alone, before its body is read: a route that needs a
+    /// client key and does not carry a valid one gets its 401 here, so a host never buffers the
+    /// body of an unauthenticated request. `None`: read the body and call `handle`.
+    pub fn precheck(&self, parts: &http::request::Parts) -> Option<http::Response<ResponseBody>> {
+        let path = trimmed(parts.uri.path());
+        let route = routes::route(path, &parts.method);
+        if !route.needs_key() {
+            return None;
+        }
+        let query = parts.uri.query().filter(|_| route.key_in_query());
+        authenticate_with(&self.inner.config, &parts.headers, query)
+            .err()
+            .map(|error| Door::for_path(path).error_response(&error))
+    }
+
     /// Serves one request.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
         let inner = &*self.inner;
         let (parts, body) = request.into_parts();
-        let path = parts.uri.path();
-        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let path = trimmed(parts.uri.path());
+        let route = routes::route(path, &parts.method);
+        let refuse = |error: GatewayError| Door::for_path(path).error_response(&error);
+        let client = if route.needs_key() {
+            let query = parts.uri.query().filter(|_| route.key_in_query());
+            match authenticate_with(&inner.config, &parts.headers, query) {
+                Ok(client) => client,
+                Err(error) => return refuse(error),
+            }
+        } else {
+            0
+        };
         let headers = &parts.headers;
-        let ledger = |door: Door, endpoint: &'static str, client: usize| {
+        let ledger = |door: Door, endpoint: &'static str| {
             Ledger::new(inner, door, endpoint, client, headers, parts.extensions.get())
         };
-        let result = match (path, &parts.method) {
-            ("/healthz" | "/health", _) => {
-                return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
+        let result = match route {
+            Route::Health => return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
+            Route::OpenAi(endpoint) => {
+                let request = ClientRequest::read(inner, endpoint, headers, body).await;
+                Ok(route::serve(inner, ledger(Door::Chat, endpoint.v1_path()), request).await)
             }
-            ("/v1/messages", &Method::POST) => match authenticate(&inner.config, headers) {
-                Ok(client) => {
-                    let request = ClientRequest::read_messages(headers, &body);
-                    Ok(route::serve(inner, ledger(Door::Messages, "/v1/messages", client), request).await)
-                }
-                Err(e) => Err(e),
+            Route::Messages => {
+                let request = ClientRequest::read_messages(headers, &body);
+                Ok(route::serve(inner, ledger(Door::Messages, "/v1/messages"), request).await)
+            }
+            Route::MessagesCountTokens => count::serve(inner, Door::Messages, client, None, headers, &body).await,
+            Route::Responses => {
+                let request = ClientRequest::read_responses(headers, &body);
+                Ok(route::serve(inner, ledger(Door::Responses, "/v1/responses"), request).await)
+            }
+            Route::ResponsesUpgrade => Err(GatewayError::UpgradeRefused),
+            Route::Gemini { model, method: gemini::Method::CountTokens } => {
+                count::serve(inner, Door::Gemini(gemini::Framing::Sse), client, Some(model), headers, &body).await
+            }
+            Route::Gemini { model, method } => {
+                let stream = method == gemini::Method::Stream;
+                let sse = parts
+                    .uri
+                    .query()
+                    .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "alt" && v == "sse"));
+                let request = ClientRequest::read_gemini(headers, model, stream, sse, &body);
+                let label =
+                    if stream { "/v1beta/models:streamGenerateContent" } else { "/v1beta/models:generateContent" };
+                let door = request.as_ref().map_or(Door::Gemini(gemini::Framing::Sse), |r| r.door);
+                Ok(route::serve(inner, ledger(door, label), request).await)
+            }
+            // Anthropic's SDKs list models with their version header; they get Anthropic's shape.
+            Route::Models if headers.contains_key("anthropic-version") => Ok(models::list_anthropic(inner, client)),
+            Route::Models => Ok(models::list(inner, client)),
+            Route::GeminiModels => Ok(models::list_gemini(inner, client, None)),
+            Route::GeminiModel(model) => match models::list_gemini(inner, client, Some(model)) {
+                response if response.status() == StatusCode::OK => Ok(response),
+                _ => Err(GatewayError::ModelNotFound(model.into())),
             },
-            ("/v1/messages/count_tokens", &Method::POST) => match authenticate(&inner.config, headers) {
-                Ok(client) => count::serve(inner, Door::Messages, client, None, headers, &body).await,
-                Err(e) => Err(e),
-            },
-            ("/v1/responses", &Method::POST) => match authenticate(&inner.config, headers) {
-                Ok(client) => {
-                    let request = ClientRequest::read_responses(headers, &body);
-                    Ok(route::serve(inner, ledger(Door::Responses, "/v1/responses", client), request).await)
-                }
-                Err(e) => Err(e),
-            },
-            (path, &Method::POST) if gemini::parse_path(path).is_some() => {
-                let (model, method) = gemini::parse_path(path).unwrap_or(("", gemini::Method::Generate));
-                let query = parts.uri.query();
-                match authenticate_with(&inner.config, headers, query) {
-                    Ok(client) if method == gemini::Method::CountTokens => {
-                        count::serve(inner, Door::Gemini(gemini::Framing::Sse), client, Some(model), headers, &body)
-                            .await
-                    }
-                    Ok(client) => {
-                        let stream = method == gemini::Method::Stream;
-                        let sse = query.is_some_and(|q| {
-                            form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "alt" && v == "sse")
-                        });
-                        let request = ClientRequest::read_gemini(headers, model, stream, sse, &body);
-                        let label = if stream {
-                            "/v1beta/models:streamGenerateContent"
-                        } else {
-                            "/v1beta/models:generateContent"
-                        };
-                        let door = request.as_ref().map_or(Door::Gemini(gemini::Framing::Sse), |r| r.door);
-                        Ok(route::serve(inner, ledger(door, label, client), request).await)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            ("/v1beta/models", &Method::GET) => authenticate_with(&inner.config, headers, parts.uri.query())
-                .map(|client| models::list_gemini(inner, client, None)),
-            (path, &Method::GET) if path.starts_with("/v1beta/models/") => {
-                let model = path.trim_start_matches("/v1beta/models/");
-                authenticate_with(&inner.config, headers, parts.uri.query()).and_then(
-                    |client| match models::list_gemini(inner, client, Some(model)) {
-                        response if response.status() == StatusCode::OK => Ok(response),
-                        _ => Err(GatewayError::ModelNotFound(model.into())),
-                    },
-                )
-            }
-            // Codex's built-in provider tries a WebSocket first; a plain refusal at once (not a 404
-            // it retries) makes it fall back to HTTP without delay.
-            ("/v1/responses", &Method::GET) => Err(GatewayError::UpgradeRefused),
-            ("/v1/messages" | "/v1/messages/count_tokens" | "/v1/responses", _) => {
-                Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
-            }
-            (path, method) if Endpoint::from_path(path).is_some() => {
-                let endpoint = Endpoint::from_path(path).unwrap_or(Endpoint::Chat);
-                if method != Method::POST {
-                    Err(GatewayError::MethodNotAllowed(path.into(), "POST"))
-                } else {
-                    match authenticate(&inner.config, headers) {
-                        Ok(client) => {
-                            let request = ClientRequest::read(inner, endpoint, headers, body).await;
-                            Ok(route::serve(inner, ledger(Door::Chat, endpoint.v1_path(), client), request).await)
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-            }
-            ("/v1/models" | "/models", &Method::GET) => authenticate(&inner.config, headers).map(|client| {
-                // Anthropic's SDKs list models with their version header; they get Anthropic's shape.
-                if headers.contains_key("anthropic-version") {
-                    models::list_anthropic(inner, client)
-                } else {
-                    models::list(inner, client)
-                }
-            }),
-            ("/v1/generate-api-key", &Method::GET) => {
-                authenticate(&inner.config, headers).and_then(|client| admin::generate_api_key(inner, client))
-            }
-            ("/v1/stats", &Method::GET) => match authenticate(&inner.config, headers) {
-                Ok(client) => admin::stats(inner, client, parts.uri.query()).await,
-                Err(e) => Err(e),
-            },
-            ("/v1/token_usage", &Method::GET) => match authenticate(&inner.config, headers) {
-                Ok(client) => admin::token_usage(inner, client, parts.uri.query()).await,
-                Err(e) => Err(e),
-            },
-            ("/v1/models" | "/models" | "/v1/generate-api-key" | "/v1/stats" | "/v1/token_usage", _) => {
-                Err(GatewayError::MethodNotAllowed(path.into(), "GET"))
-            }
-            _ => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
+            Route::GenerateKey => admin::generate_api_key(inner, client),
+            Route::Stats => admin::stats(inner, client, parts.uri.query()).await,
+            Route::TokenUsage => admin::token_usage(inner, client, parts.uri.query()).await,
+            Route::WrongMethod(allowed) => Err(GatewayError::MethodNotAllowed(path.into(), allowed)),
+            Route::Unknown => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
         };
-        result.unwrap_or_else(|error| Door::for_path(path).error_response(&error))
+        result.unwrap_or_else(refuse)
     }
 }

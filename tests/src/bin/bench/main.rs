@@ -450,7 +450,9 @@ async fn main() {
     let rss = gateway.peak_rss_kb();
     let started_in = gateway.started_in;
     gateway.terminate();
-    let stats_cost = statistics_cost(&binary, &core, upstream, &dir, seconds).await;
+    let only_proxy = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "proxy");
+    let stats_cost =
+        if only_proxy { None } else { Some(statistics_cost(&binary, &core, upstream, &dir, seconds).await) };
 
     let (nginx_head, nginx_sep) =
         if nginx.is_some() { (" nginx proxy | nginx adds |", "---:|---:|") } else { ("", "") };
@@ -508,8 +510,10 @@ async fn main() {
         started_in.as_secs_f64() * 1000.0
     );
     println!();
-    print_statistics_cost(&stats_cost);
-    doors::report(&binary, &core, upstream, &dir, seconds, n).await;
+    if let Some(stats_cost) = &stats_cost {
+        print_statistics_cost(stats_cost);
+        doors::report(&binary, &core, upstream, &dir, seconds, n).await;
+    }
     println!(
         "requests: {n} sequential per latency row, {seconds} s per throughput row; gateway log level {}",
         std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into())
