@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use uni_api_core::Config;
+use uni_api_native::server::{self, ServerLimits};
 use uni_api_native::stats::{Stats, StatsTarget};
-use uni_api_native::{build_gateway, config_source, native_platform, serve};
+use uni_api_native::{build_gateway, config_source, native_platform};
 
 // The gateway allocates small buffers per request; mimalloc serves them faster than glibc.
 #[global_allocator]
@@ -71,6 +72,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let providers = config.providers.len();
     let keys = config.clients.len();
+    let limits = ServerLimits::from_env(&env)?;
     let target = StatsTarget::from_env(&env)?;
     let stats = Stats::open(&target).await?;
     match &target {
@@ -87,10 +89,15 @@ async fn run(args: Args) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("uni-api listening on http://{bound} ({providers} providers, {keys} client keys, config {source})");
-    let served = serve(listener, gateway, shutdown_signal()).await.map_err(|e| format!("server error: {e}"));
+    let drain = limits.shutdown_timeout;
+    let served =
+        server::serve(listener, gateway, limits, shutdown_signal()).await.map_err(|e| format!("server error: {e}"));
     if let Some(stats) = &stats {
-        // Every request has ended: write what is still queued before exiting.
-        stats.flush().await;
+        // Every request has ended: write what is still queued, but do not let a database that
+        // stopped answering keep the process alive.
+        if tokio::time::timeout(drain, stats.flush()).await.is_err() {
+            tracing::warn!("statistics still queued after SHUTDOWN_TIMEOUT ({} s) were not written", drain.as_secs());
+        }
     }
     served?;
     tracing::info!("uni-api stopped");

@@ -40,6 +40,8 @@ pub enum GatewayError {
     UpgradeRefused,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body stopped arriving for {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("rate limit exceeded for model `{model}`; retry after {retry_after_secs} s")]
     RateLimited { model: String, retry_after_secs: u64 },
     #[error("this endpoint needs an admin key")]
@@ -65,6 +67,7 @@ impl GatewayError {
             Self::BadRequest(_) | Self::Flagged { .. } => StatusCode::BAD_REQUEST,
             Self::StatsDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +90,7 @@ impl GatewayError {
             Self::Flagged { .. } => "content_flagged",
             Self::StatsDisabled => "statistics_disabled",
             Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::BodyTimeout { .. } => "request_timeout",
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Upstream { status, .. } => match status.as_u16() {
                 429 => "upstream_rate_limited",

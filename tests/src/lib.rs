@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use uni_api_core::platform::{BoxFuture, Platform, Runtime, StatsStore, UnixMillis};
 use uni_api_core::Config;
 use uni_api_native::runtime::TokioRuntime;
+pub use uni_api_native::server::ServerLimits;
 
 pub use mock::{Mock, Reply};
 
@@ -79,15 +80,25 @@ impl TestGateway {
     }
 
     pub async fn start_with_env(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Self {
-        Self::start_full(yaml, env, None).await
+        Self::start_full(yaml, env, None, ServerLimits::default()).await
+    }
+
+    /// Starts the native gateway with these connection limits and timeouts.
+    pub async fn start_with_limits(yaml: &str, limits: ServerLimits) -> Self {
+        Self::start_full(yaml, &|_| None, None, limits).await
     }
 
     /// Starts the gateway with `yaml`, recording statistics into `stats`.
     pub async fn start_with_stats(yaml: &str, stats: Arc<dyn StatsStore>) -> Self {
-        Self::start_full(yaml, &|_| None, Some(stats)).await
+        Self::start_full(yaml, &|_| None, Some(stats), ServerLimits::default()).await
     }
 
-    async fn start_full(yaml: &str, env: &dyn Fn(&str) -> Option<String>, stats: Option<Arc<dyn StatsStore>>) -> Self {
+    async fn start_full(
+        yaml: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        stats: Option<Arc<dyn StatsStore>>,
+        limits: ServerLimits,
+    ) -> Self {
         let config = Config::from_yaml_str(yaml, env).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
         let runtime = Arc::new(ShiftedRuntime::default());
         let mut platform: Platform = uni_api_native::native_platform().expect("platform");
@@ -97,7 +108,7 @@ impl TestGateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(uni_api_native::serve(listener, gateway, async {
+        tokio::spawn(uni_api_native::server::serve(listener, gateway, limits, async {
             let _ = rx.await;
         }));
         Self { client: Client::new(addr), runtime, _shutdown: Some(tx), _worker: None }

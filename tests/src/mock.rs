@@ -36,6 +36,8 @@ pub enum Reply {
     StreamThenBreak(Vec<String>),
     /// The frames, then silence with the connection open.
     StreamThenHang(Vec<String>),
+    /// This SSE frame, again and again, as fast as the reader takes it, never ending.
+    Endless(String),
     /// Never answers.
     Hang,
     /// Answers `Normal` after the delay.
@@ -173,14 +175,23 @@ async fn respond(reply: Reply, name: &str, path: &str, request: &Value, cancelle
             .header("content-type", content_type)
             .body(Body::from(body))
             .expect("response"),
-        Reply::Stream(frames) => {
-            sse(frames.into_iter().map(|(d, f)| (d, format!("data: {f}\n\n"))).collect(), End::Close, cancelled)
-        }
-        Reply::StreamThenBreak(frames) => {
-            sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Break, cancelled)
-        }
-        Reply::StreamThenHang(frames) => {
-            sse(frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect(), End::Hang, cancelled)
+        Reply::Stream(frames) => sse(
+            frames.into_iter().map(|(d, f)| (d, format!("data: {f}\n\n"))).collect::<Vec<_>>(),
+            End::Close,
+            cancelled,
+        ),
+        Reply::StreamThenBreak(frames) => sse(
+            frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect::<Vec<_>>(),
+            End::Break,
+            cancelled,
+        ),
+        Reply::StreamThenHang(frames) => sse(
+            frames.into_iter().map(|f| (Duration::ZERO, format!("data: {f}\n\n"))).collect::<Vec<_>>(),
+            End::Hang,
+            cancelled,
+        ),
+        Reply::Endless(frame) => {
+            sse(std::iter::repeat((Duration::ZERO, format!("data: {frame}\n\n"))), End::Close, cancelled)
         }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -240,7 +251,11 @@ impl Drop for DropGuard {
     }
 }
 
-fn sse(frames: Vec<(Duration, String)>, end: End, cancelled: Arc<AtomicUsize>) -> Response {
+fn sse(
+    frames: impl IntoIterator<Item = (Duration, String), IntoIter: Send + 'static> + 'static,
+    end: End,
+    cancelled: Arc<AtomicUsize>,
+) -> Response {
     let stream = async_stream(frames, end, cancelled);
     Response::builder()
         .status(200)
@@ -250,7 +265,7 @@ fn sse(frames: Vec<(Duration, String)>, end: End, cancelled: Arc<AtomicUsize>) -
 }
 
 fn async_stream(
-    frames: Vec<(Duration, String)>,
+    frames: impl IntoIterator<Item = (Duration, String), IntoIter: Send + 'static> + 'static,
     end: End,
     cancelled: Arc<AtomicUsize>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {

@@ -164,3 +164,50 @@ async fn speech_audio_is_relayed_as_it_arrives_and_a_break_is_not_a_clean_end() 
     assert_eq!(response.status(), 200);
     assert!(response.bytes().await.is_err(), "a broken relay must not end cleanly");
 }
+
+#[tokio::test]
+async fn a_speech_relay_that_goes_quiet_is_cut_off_and_recorded_by_how_it_ended() {
+    if uni_api_tests::native_only("reads the native gateway's SQLite file") {
+        return;
+    }
+    use uni_api_core::platform::StatsStore;
+    use uni_api_native::stats::{Stats, StatsTarget};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.db");
+    let stats = Stats::open(&StatsTarget::Sqlite(path.clone())).await.unwrap().unwrap();
+    let store: std::sync::Arc<dyn StatsStore> = stats.store();
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    a.script([
+        Reply::Raw(200, "audio/mpeg", "ID3-whole".into()),
+        Reply::StreamThenHang(vec!["first-chunk".into()]),
+        Reply::StreamThenHang(vec!["first-chunk".into()]),
+    ]);
+    // The idle timeout of a relay is the model's timeout, as for an event stream.
+    let gw = TestGateway::start_with_stats(&yaml(&a, &b, "  model_timeout:\n    speech: 1\n"), store).await;
+    let speak = || gw.post("/v1/audio/speech", "k", json!({"model": "speech", "input": "hi", "voice": "alloy"}));
+
+    assert_eq!(speak().await.bytes().await.unwrap().as_ref(), b"ID3-whole");
+    // Quiet for longer than the timeout: the transfer is cut off, not left open.
+    let stalled = tokio::time::timeout(Duration::from_secs(10), speak().await.bytes()).await;
+    assert!(stalled.expect("cut off within the idle timeout").is_err(), "a stalled relay must not end cleanly");
+    // The client leaves mid-relay.
+    let mut leaving = speak().await;
+    assert!(leaving.chunk().await.unwrap().is_some());
+    drop(leaving);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    stats.flush().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(i64, Option<String>)> = conn
+        .prepare("SELECT success, error FROM request_stats WHERE endpoint = '/v1/audio/speech' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0], (1, None));
+    assert_eq!(rows[1].0, 0);
+    assert!(rows[1].1.as_deref().unwrap_or("").contains("no data for 1 s"), "{rows:?}");
+    assert_eq!(rows[2], (0, Some("cancelled by the client".into())));
+}

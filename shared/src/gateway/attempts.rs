@@ -26,7 +26,7 @@ use crate::error::{scrub, Attempt, GatewayError};
 use crate::log_text::LogText;
 use crate::platform::{SendOptions, TransportErrorKind, UnixMillis};
 use crate::scheduler::{keys_for_conversation, order_keys, Admission, Candidate, Failure, Scope};
-use crate::stream::{Driver, StreamError};
+use crate::stream::{Driver, RelayBody, StreamError};
 
 /// Largest non-streamed upstream answer the gateway buffers.
 const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -409,7 +409,8 @@ impl<'a> Run<'a> {
             let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
             if request.endpoint == Endpoint::Speech {
                 let content_type = content_type.unwrap_or(HeaderValue::from_static("audio/mpeg"));
-                return Ok(Reply::Relay { body: response.into_body(), content_type });
+                let body = RelayBody::new(response.into_body(), inner.platform.runtime.clone(), timeout);
+                return Ok(Reply::Relay { body, content_type });
             }
             let body = collect(response.into_body(), MAX_UPSTREAM_BODY_BYTES)
                 .await

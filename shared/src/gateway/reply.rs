@@ -8,9 +8,8 @@ use super::ResponseBody;
 use crate::adapters::Translator;
 use crate::body::json_response;
 use crate::doors::{Encoder, Relay};
-use crate::platform::ByteStream;
 use crate::sse::SseEvent;
-use crate::stream::{Driver, Flow, StreamError, StreamTranslator};
+use crate::stream::{Driver, Flow, RelayBody, StreamError, StreamTranslator};
 use crate::usage::Usage;
 
 /// The stream driver of every reply: an upstream translator feeding a door's encoder.
@@ -57,7 +56,7 @@ pub(super) enum Reply {
     Stream(Box<ReplyDriver>),
     /// Bytes relayed as they arrive (speech audio), with the upstream's content type.
     Relay {
-        body: ByteStream,
+        body: RelayBody,
         content_type: HeaderValue,
     },
 }
@@ -80,7 +79,7 @@ impl Success {
                 response
             }
             Reply::Relay { body, content_type } => {
-                let mut response = http::Response::new(ResponseBody::Relay(body));
+                let mut response = http::Response::new(ResponseBody::Relay(body.into_stream()));
                 response.headers_mut().insert(header::CONTENT_TYPE, content_type);
                 response
             }

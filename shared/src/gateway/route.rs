@@ -91,7 +91,7 @@ pub(super) async fn route(
             };
             match &mut success.reply {
                 Reply::Full { usage, .. } => ledger.served(inner, model, &served, *usage),
-                Reply::Relay { .. } => ledger.served(inner, model, &served, None),
+                Reply::Relay { body, .. } => body.on_end(ledger.stream_end(inner, model, &served)),
                 Reply::Stream(driver) => driver.on_end(ledger.stream_end(inner, model, &served)),
             }
             return Ok(success.into_http());

@@ -9,6 +9,10 @@
 //! stalls or stops early. Translators (upstream side) and encoders (client side) are plain
 //! state machines fed one item at a time; they do no I/O.
 
+mod relay;
+
+pub use relay::RelayBody;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,8 @@ fn kind(error: &GatewayError) -> &'static str {
         | GatewayError::UpgradeRefused
         | GatewayError::BadRequest(_)
         | GatewayError::Flagged { .. }
-        | GatewayError::PayloadTooLarge { .. } => "invalid_request_error",
+        | GatewayError::PayloadTooLarge { .. }
+        | GatewayError::BodyTimeout { .. } => "invalid_request_error",
         GatewayError::RateLimited { .. } => "rate_limit_error",
         GatewayError::Upstream { status, .. } if status.as_u16() == 429 => "rate_limit_error",
         GatewayError::Upstream { .. } => "upstream_error",
