@@ -237,3 +237,24 @@ async fn a_stream_that_fails_before_its_first_chunk_fails_over() {
     let (_, text) = gw.chat_stream("k", stream_body("m")).await;
     assert_eq!(content(&text), "from b");
 }
+
+#[tokio::test]
+async fn slow_channels_cannot_hold_a_client_past_the_request_deadline() {
+    let mocks = [Mock::start("a").await, Mock::start("b").await, Mock::start("c").await];
+    for m in &mocks {
+        m.always(Reply::Hang);
+    }
+    // Each channel may take 2 s; the whole request 3 s: two attempts, the second cut short.
+    let gw =
+        chain(&[&mocks[0], &mocks[1], &mocks[2]], "", "  model_timeout:\n    default: 2\n  request_timeout: 3\n").await;
+    let started = Instant::now();
+    let (status, body) = gw.chat("k", chat_body("m")).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert!(waited >= Duration::from_millis(2900) && waited < Duration::from_secs(6), "waited {waited:?}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("deadline of 3 s (request_timeout)"), "{body}");
+    let attempts = body["error"]["attempts"].as_array().expect("attempts").clone();
+    assert_eq!(attempts.len(), 2, "{body}");
+    assert!(attempts[1]["reason"].as_str().unwrap().contains("deadline"), "{body}");
+    assert_eq!(mocks[2].received().len(), 0, "no attempt starts after the deadline");
+}

@@ -21,11 +21,15 @@ fn key() -> &'static RsaPrivateKey {
 }
 
 async fn gateway(up: &Mock, regions: &str, model: &str) -> TestGateway {
+    gateway_with(up, regions, model, "").await
+}
+
+async fn gateway_with(up: &Mock, regions: &str, model: &str, extra: &str) -> TestGateway {
     let pem = key().to_pkcs8_pem(LineEnding::LF).unwrap();
     // The key goes in as the JSON key file has it: one line with `\n` escapes.
     let escaped = pem.trim().replace('\n', "\\n");
     let yaml = format!(
-        "providers:\n  - provider: vertex\n    base_url: http://{addr}\n    project_id: proj-1\n    client_email: sa@proj-1.iam.gserviceaccount.com\n    private_key: \"{escaped}\"\n    token_uri: http://{addr}/token\n    region: {regions}\n    model: [{{{model}: m}}]\napi_keys:\n  - api: k\n",
+        "providers:\n  - provider: vertex\n    base_url: http://{addr}\n    project_id: proj-1\n    client_email: sa@proj-1.iam.gserviceaccount.com\n    private_key: \"{escaped}\"\n    token_uri: http://{addr}/token\n    region: {regions}\n    model: [{{{model}: m}}]\napi_keys:\n  - api: k\n{extra}",
         addr = up.addr
     );
     TestGateway::start(&yaml).await
@@ -193,4 +197,41 @@ async fn gemini_cli_reaches_a_vertex_gemini_model_in_its_own_format() {
         "/v1/projects/proj-1/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
     );
     assert_eq!(up.raw_bodies()[1], body.to_string(), "byte for byte");
+}
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_holds_a_request_no_longer_than_its_deadline() {
+    let up = Mock::start("vertex").await;
+    up.always(Reply::Hang);
+    let gw = gateway_with(&up, "global", "gemini-2.5-flash", "preferences:\n  request_timeout: 1\n").await;
+    let started = std::time::Instant::now();
+    let ((a, first), (b, second)) = tokio::join!(gw.chat("k", chat_body("m")), gw.chat("k", chat_body("m")));
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(10), "waited {waited:?}");
+    for (status, reply) in [(a, first), (b, second)] {
+        assert_eq!(status, 504, "{reply}");
+        assert!(reply.to_string().contains("request_timeout"), "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_token_refresh_is_remembered_briefly_not_retried_by_every_request() {
+    let up = Mock::start("vertex").await;
+    up.script([Reply::Json(500, json!({"error": "internal"}))]);
+    let gw = gateway(&up, "global", "gemini-2.5-flash").await;
+    for _ in 0..3 {
+        let (status, reply) = gw.chat("k", chat_body("m")).await;
+        assert_eq!(status, 502, "{reply}");
+        assert!(reply.to_string().contains("HTTP 500"), "{reply}");
+    }
+    let token_requests = up.received().iter().filter(|r| r.path == "/token").count();
+    assert_eq!(token_requests, 1, "the token endpoint was asked again within the failure memory");
+    if uni_api_tests::native_only("moves the gateway's clock") {
+        return;
+    }
+    // After the memory (10 s) a refresh is tried again.
+    up.script([token_reply(), gemini_reply("back")]);
+    gw.advance(std::time::Duration::from_secs(11));
+    let (status, reply) = gw.chat("k", chat_body("m")).await;
+    assert_eq!(status, 200, "{reply}");
 }

@@ -172,6 +172,9 @@ pub struct GlobalPreferences {
     pub model_timeout: ModelTable<Duration>,
     /// From `TIMEOUT`, else 100 s: the last fallback of every timeout lookup.
     pub fallback_timeout: Duration,
+    /// How long one client request may wait for an answer across all its attempts
+    /// (`preferences.request_timeout`; default three times the longest timeout configured).
+    pub request_timeout: Duration,
     pub cooldown_period: Duration,
     pub error_triggers: Vec<String>,
     pub proxy: Option<String>,

@@ -63,9 +63,18 @@ impl Builder {
         if raw.api_keys.is_empty() {
             return Err(ConfigError::invalid("api_keys", "at least one client key is required"));
         }
-        let global = self.global(raw.preferences, fallback_timeout)?;
+        let mut global = self.global(raw.preferences, fallback_timeout)?;
         let providers =
             raw.providers.into_iter().enumerate().map(|(i, p)| self.provider(i, p)).collect::<Result<Vec<_>, _>>()?;
+        if global.request_timeout.is_zero() {
+            // Room for a few slow attempts, and never shorter than one attempt may take.
+            let longest = providers
+                .iter()
+                .flat_map(|p| p.model_timeout.values())
+                .chain(global.model_timeout.values())
+                .fold(fallback_timeout, |a, b| a.max(*b));
+            global.request_timeout = longest * 3;
+        }
 
         let mut client_keys = Vec::with_capacity(raw.api_keys.len());
         for (i, key) in raw.api_keys.iter().enumerate() {
@@ -99,6 +108,17 @@ impl Builder {
         Ok(GlobalPreferences {
             model_timeout: timeout_table(&raw.model_timeout, &format!("{path}.model_timeout"))?,
             fallback_timeout,
+            // Set in `build` once every provider's timeouts are known, unless given here.
+            request_timeout: match duration(&raw.request_timeout, &format!("{path}.request_timeout"))? {
+                Some(d) if d.is_zero() => {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.request_timeout"),
+                        "a timeout must be more than 0 seconds",
+                    ))
+                }
+                Some(d) => d,
+                None => Duration::ZERO,
+            },
             cooldown_period: duration(&raw.cooldown_period, &format!("{path}.cooldown_period"))?
                 .unwrap_or(DEFAULT_COOLDOWN),
             error_triggers: raw.error_triggers.unwrap_or_default().into_iter().filter(|t| !t.is_empty()).collect(),

@@ -81,4 +81,5 @@ pub struct RawGlobalPreferences {
     pub proxy: Option<String>,
     pub rate_limit: Value,
     pub max_audio_upload_mb: Value,
+    pub request_timeout: Value,
 }

@@ -183,6 +183,20 @@ preferences:
     let env = |k: &str| (k == "TIMEOUT").then(|| "42".to_owned());
     let c = Config::from_yaml_str("providers: []\napi_keys: [{api: k}]", &env).unwrap();
     assert_eq!(c.global.fallback_timeout, Duration::from_secs(42));
+    assert_eq!(c.global.request_timeout, Duration::from_secs(126), "three times the longest timeout");
+}
+
+#[test]
+fn the_request_deadline_defaults_to_three_of_the_longest_timeouts_or_is_set() {
+    let yaml = |prefs: &str| {
+        format!("providers:\n  - provider: p\n    base_url: http://127.0.0.1:9\n    model: [m]\n    preferences:\n      model_timeout: {{slow: 400}}\napi_keys: [{{api: k}}]\n{prefs}")
+    };
+    let c = Config::from_yaml_str(&yaml(""), &|_| None).unwrap();
+    assert_eq!(c.global.request_timeout, Duration::from_secs(1200));
+    let c = Config::from_yaml_str(&yaml("preferences: {request_timeout: 90}"), &|_| None).unwrap();
+    assert_eq!(c.global.request_timeout, Duration::from_secs(90));
+    let error = Config::from_yaml_str(&yaml("preferences: {request_timeout: 0}"), &|_| None).unwrap_err();
+    assert!(error.to_string().contains("preferences.request_timeout"), "{error}");
 }
 
 #[test]

@@ -64,6 +64,11 @@ impl<T> ModelTable<T> {
         Self { entries, default }
     }
 
+    /// Every value in the table, the default included.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|(_, v)| v).chain(self.default.as_ref())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.default.is_none()
     }

@@ -47,6 +47,10 @@ pub(super) struct Run<'a> {
     request: &'a ClientRequest,
     now: UnixMillis,
     max_attempts: usize,
+    /// When the request's overall deadline (`preferences.request_timeout`) runs out.
+    deadline: UnixMillis,
+    /// Whether attempts stopped because the deadline ran out.
+    out_of_time: bool,
     made: usize,
     failures: Vec<Failure>,
     attempts: Vec<Attempt>,
@@ -95,6 +99,8 @@ impl<'a> Run<'a> {
             request,
             now,
             max_attempts,
+            deadline: now.plus(inner.config.global.request_timeout),
+            out_of_time: false,
             made: 0,
             failures: Vec::new(),
             attempts: Vec::new(),
@@ -133,8 +139,21 @@ impl<'a> Run<'a> {
     }
 
     /// Whether the request may make no more attempts (`AUTO_RETRY`).
-    pub fn exhausted(&self) -> bool {
-        self.made >= self.max_attempts
+    pub fn exhausted(&mut self) -> bool {
+        if self.remaining().is_zero() {
+            self.out_of_time = true;
+        }
+        self.out_of_time || self.made >= self.max_attempts
+    }
+
+    /// Time left before the request's deadline.
+    fn remaining(&self) -> Duration {
+        Duration::from_millis(self.deadline.0.saturating_sub(self.inner.platform.runtime.now().0))
+    }
+
+    /// Whether the attempts stopped because the request's deadline ran out.
+    pub fn ran_out_of_time(&self) -> bool {
+        self.out_of_time
     }
 
     /// The attempts that failed so far.
@@ -169,6 +188,7 @@ impl<'a> Run<'a> {
                 Ok(found) => found,
                 Err(reason) => {
                     self.record_skip(channel, Failure::Credential(StatusCode::UNAUTHORIZED), &reason);
+                    self.out_of_time |= self.remaining().is_zero();
                     return Ok(None);
                 }
             }
@@ -232,6 +252,11 @@ impl<'a> Run<'a> {
                 reason: reason.clone(),
             });
             tracing::debug!(channel = %channel, reason = %LogText(&reason), "attempt failed");
+            if failure == Failure::Timeout && self.remaining().is_zero() {
+                // Cut short by the request's deadline, not the channel's own timeout: no cooldown.
+                self.out_of_time = true;
+                return Ok(None);
+            }
             let scope = failure.scope();
             if scope == Scope::Request {
                 let secrets = provider.keys.iter().chain(token.as_ref()).map(Secret::expose);
@@ -263,7 +288,7 @@ impl<'a> Run<'a> {
         provider: &'a Provider,
     ) -> Result<(Option<Secret>, Vec<Slot<'a>>), String> {
         let account = provider.vertex.as_ref().ok_or("no Vertex service account configured")?;
-        let token = self.inner.vertex_token(index).await?;
+        let token = self.inner.vertex_token(index, self.remaining()).await?;
         let mut regions: Vec<&str> = account.regions.iter().map(String::as_str).collect();
         if regions.len() > 1 {
             let id = StoreKey::RegionCursor { provider: &provider.name }.to_string();
@@ -369,8 +394,17 @@ impl<'a> Run<'a> {
         }?;
         let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
         let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout, native);
-        match select(Box::pin(work), runtime.sleep(timeout)).await {
+        let budget = self.remaining();
+        match select(Box::pin(work), runtime.sleep(timeout.min(budget))).await {
             Either::Left((result, _)) => result,
+            Either::Right(_) if budget < timeout => Err(AttemptError::failed(
+                Failure::Timeout,
+                format!(
+                    "cut off after {} s: the request's deadline (request_timeout, {} s) ran out",
+                    fmt_secs(budget),
+                    fmt_secs(self.inner.config.global.request_timeout)
+                ),
+            )),
             Either::Right(_) => {
                 Err(AttemptError::failed(Failure::Timeout, format!("no answer within {} s", fmt_secs(timeout))))
             }

@@ -97,12 +97,16 @@ pub(super) async fn route(
             return Ok(success.into_http());
         }
     }
+    let out_of_time = run.ran_out_of_time();
     let (failures, attempts) = run.into_failures();
-    let status = final_status(&failures);
+    let status = if out_of_time { http::StatusCode::GATEWAY_TIMEOUT } else { final_status(&failures) };
     let tried = attempts.len();
     Err(GatewayError::Upstream {
         status,
-        message: if tried == 1 {
+        message: if out_of_time {
+            let secs = config.global.request_timeout.as_secs_f64();
+            format!("no answer for model `{model}` within the request's deadline of {secs} s (request_timeout) after {tried} attempt(s); see `attempts`")
+        } else if tried == 1 {
             format!("the upstream for model `{model}` failed: {}", attempts[0].reason)
         } else {
             format!("all {tried} attempts for model `{model}` failed; see `attempts`")

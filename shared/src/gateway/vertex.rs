@@ -1,5 +1,7 @@
 //! Vertex AI access tokens: one per service account, cached until a minute before it expires,
-//! refreshed by one request at a time (concurrent requests wait for that refresh, not start their own).
+//! refreshed by one request at a time (concurrent requests wait for that refresh, not start their
+//! own). A request waits no longer than its own time left; a failed refresh is remembered for
+//! `FAILURE_MEMORY`, so a token endpoint that is down or hangs is not asked again by every request.
 
 use std::time::Duration;
 
@@ -16,25 +18,48 @@ use crate::platform::{SendOptions, UnixMillis};
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Refresh this long before the token's end, so no request carries a token about to expire.
 const EARLY_REFRESH: Duration = Duration::from_secs(60);
+const FAILURE_MEMORY: Duration = Duration::from_secs(10);
+
+/// One service account's token, or the refresh that just failed.
+#[derive(Default)]
+pub(super) struct TokenSlot {
+    token: Option<(Secret, UnixMillis)>,
+    failed: Option<(String, UnixMillis)>,
+}
 
 /// The cached token of each provider (indexed like `Config::providers`).
-pub(super) type TokenSlots = Vec<Mutex<Option<(Secret, UnixMillis)>>>;
+pub(super) type TokenSlots = Vec<Mutex<TokenSlot>>;
 
 pub(super) fn slots(providers: usize) -> TokenSlots {
-    (0..providers).map(|_| Mutex::new(None)).collect()
+    (0..providers).map(|_| Mutex::new(TokenSlot::default())).collect()
 }
 
 impl Inner {
-    /// A valid access token for provider `index`'s service account.
-    pub(super) async fn vertex_token(&self, index: usize) -> Result<Secret, String> {
+    /// A valid access token for provider `index`'s service account, within `wait`.
+    pub(super) async fn vertex_token(&self, index: usize, wait: Duration) -> Result<Secret, String> {
+        match select(Box::pin(self.refreshed_token(index)), self.platform.runtime.sleep(wait)).await {
+            Either::Left((result, _)) => result,
+            // Another request's refresh goes on; this one has run out of time.
+            Either::Right(_) => {
+                Err(format!("Vertex AI token: none within the {} s the request had left", wait.as_secs_f64()))
+            }
+        }
+    }
+
+    async fn refreshed_token(&self, index: usize) -> Result<Secret, String> {
         let provider = &self.config.providers[index];
         let account = provider.vertex.as_ref().ok_or("no Vertex service account configured")?;
         // Holding the slot across the refresh makes concurrent requests share one token request.
         let mut slot = self.vertex_tokens[index].lock().await;
         let now = self.platform.runtime.now();
-        if let Some((token, until)) = slot.as_ref() {
+        if let Some((token, until)) = &slot.token {
             if *until > now.plus(EARLY_REFRESH) {
                 return Ok(token.clone());
+            }
+        }
+        if let Some((reason, until)) = &slot.failed {
+            if *until > now {
+                return Err(reason.clone());
             }
         }
         let assertion = auth::assertion(account, now.0 / 1000)?;
@@ -56,10 +81,17 @@ impl Inner {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(format!("the token endpoint did not answer within {} s", TOKEN_TIMEOUT.as_secs())),
         };
-        let (token, expires_in) =
-            result.map_err(|e| format!("Vertex AI token: {}", scrub(&e, [account.private_key.expose()])))?;
+        let (token, expires_in) = match result {
+            Ok(answer) => answer,
+            Err(e) => {
+                let reason = format!("Vertex AI token: {}", scrub(&e, [account.private_key.expose()]));
+                slot.failed = Some((reason.clone(), self.platform.runtime.now().plus(FAILURE_MEMORY)));
+                return Err(reason);
+            }
+        };
         let token = Secret::new(token);
-        *slot = Some((token.clone(), now.plus(Duration::from_secs(expires_in))));
+        slot.token = Some((token.clone(), now.plus(Duration::from_secs(expires_in))));
+        slot.failed = None;
         Ok(token)
     }
 }
