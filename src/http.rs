@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use uni_api_core::platform::{BoxFuture, ByteStream, HttpClient, SendOptions, TransportError, TransportErrorKind};
-use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 #[derive(Debug, Default)]
 pub struct FetchClient;
@@ -16,6 +16,8 @@ impl HttpClient for FetchClient {
         _options: SendOptions,
     ) -> BoxFuture<'_, Result<http::Response<ByteStream>, TransportError>> {
         // Proxies are refused at config load (see `config::check_platform`), so options carry none.
+        // `options.destinations` needs no check here: the core refuses private literal addresses,
+        // and Cloudflare's network does not route a Worker's fetch to private ones.
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let headers = Headers::new();
@@ -25,7 +27,11 @@ impl HttpClient for FetchClient {
                 }
             }
             let mut init = RequestInit::new();
-            init.with_method(Method::from(parts.method.as_str().to_owned())).with_headers(headers);
+            // As natively: a redirect is an answer, not followed, so a key never goes to another
+            // host (and an image URL cannot bounce to an address its check did not see).
+            init.with_method(Method::from(parts.method.as_str().to_owned()))
+                .with_headers(headers)
+                .with_redirect(RequestRedirect::Manual);
             if !body.is_empty() {
                 init.with_body(Some(js_sys::Uint8Array::from(body.as_ref()).into()));
             }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use crate::guarded::GuardedClients;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::USER_AGENT;
@@ -32,6 +33,8 @@ pub struct NativeHttpClient {
     /// One pooled reqwest client per proxy URL, created on first use.
     proxied: Mutex<HashMap<String, reqwest::Client>>,
     urls: Mutex<HashMap<String, reqwest::Url>>,
+    /// For requests on a client's behalf: only the addresses they may reach.
+    guarded: GuardedClients,
 }
 
 impl NativeHttpClient {
@@ -53,7 +56,12 @@ impl NativeHttpClient {
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
             .pool_timer(TokioTimer::new())
             .build(https);
-        Ok(Self { direct, proxied: Mutex::new(HashMap::new()), urls: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            direct,
+            proxied: Mutex::new(HashMap::new()),
+            urls: Mutex::new(HashMap::new()),
+            guarded: GuardedClients::default(),
+        })
     }
 
     async fn send_direct(
@@ -83,6 +91,14 @@ impl NativeHttpClient {
         proxy: &str,
     ) -> Result<http::Response<ByteStream>, TransportError> {
         let client = self.proxied_client(proxy)?;
+        self.send_reqwest(&client, request).await
+    }
+
+    async fn send_reqwest(
+        &self,
+        client: &reqwest::Client,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<ByteStream>, TransportError> {
         let (parts, body) = request.into_parts();
         let mut outbound = reqwest::Request::new(parts.method, self.url(&parts.uri)?);
         *outbound.headers_mut() = parts.headers;
@@ -142,9 +158,13 @@ impl HttpClient for NativeHttpClient {
         options: SendOptions,
     ) -> BoxFuture<'_, Result<http::Response<ByteStream>, TransportError>> {
         Box::pin(async move {
-            match options.proxy {
-                None => self.send_direct(request).await,
-                Some(proxy) => self.send_proxied(request, &proxy).await,
+            match (options.destinations, options.proxy) {
+                (Some(destinations), proxy) => {
+                    let client = self.guarded.client(&destinations, proxy.as_deref(), AGENT)?;
+                    self.send_reqwest(&client, request).await
+                }
+                (None, None) => self.send_direct(request).await,
+                (None, Some(proxy)) => self.send_proxied(request, &proxy).await,
             }
         })
     }

@@ -4,6 +4,7 @@
 //! ports (reqwest, tokio, an in-memory store) and finds the config text; the core decides the rest.
 
 pub mod config_source;
+pub mod guarded;
 pub mod http;
 pub mod runtime;
 pub mod server;

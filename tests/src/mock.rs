@@ -36,6 +36,8 @@ pub enum Reply {
     StreamThenBreak(Vec<String>),
     /// The frames, then silence with the connection open.
     StreamThenHang(Vec<String>),
+    /// 307 to this URL.
+    Redirect(String),
     /// This SSE frame, again and again, as fast as the reader takes it, never ending.
     Endless(String),
     /// Never answers.
@@ -190,6 +192,9 @@ async fn respond(reply: Reply, name: &str, path: &str, request: &Value, cancelle
             End::Hang,
             cancelled,
         ),
+        Reply::Redirect(location) => {
+            Response::builder().status(307).header("location", location).body(Body::empty()).expect("response")
+        }
         Reply::Endless(frame) => {
             sse(std::iter::repeat((Duration::ZERO, format!("data: {frame}\n\n"))), End::Close, cancelled)
         }

@@ -110,7 +110,7 @@ async fn a_failing_anthropic_channel_fails_over_to_a_gemini_channel_with_the_ima
     )]);
     images.always(Reply::Raw(200, "image/jpeg", "JPEG".into()));
     let yaml = format!(
-        "providers:\n  - provider: claude\n    base_url: {}/messages\n    model: [{{claude-x: vision}}]\n  - provider: gemini\n    base_url: http://{}/v1beta\n    model: [{{gemini-x: vision}}]\napi_keys:\n  - api: k\npreferences:\n  cooldown_period: 0\n",
+        "providers:\n  - provider: claude\n    base_url: {}/messages\n    model: [{{claude-x: vision}}]\n  - provider: gemini\n    base_url: http://{}/v1beta\n    model: [{{gemini-x: vision}}]\napi_keys:\n  - api: k\npreferences:\n  cooldown_period: 0\n  image_fetch_allow: [127.0.0.1]\n",
         claude.base(),
         gemini.addr
     );

@@ -168,3 +168,114 @@ async fn an_event_larger_than_8_mib_ends_the_stream_with_an_error() {
     assert_eq!(last["error"]["code"], "upstream_event_too_large", "{last}");
     assert!(!ends_with_done(&text));
 }
+
+/// A Gemini channel (which cannot fetch image URLs itself, so the gateway does).
+fn gemini_channel(up: &Mock, prefs: &str) -> String {
+    format!("providers:\n  - provider: g\n    base_url: http://{}/v1beta\n    api: AIza-k\n    model: [{{gemini-2.5-flash: vision}}]\napi_keys:\n  - api: k\npreferences:\n  cooldown_period: 0\n{prefs}", up.addr)
+}
+
+fn with_images(urls: &[String]) -> Value {
+    let mut parts = vec![json!({"type": "text", "text": "what is it?"})];
+    parts.extend(urls.iter().map(|u| json!({"type": "image_url", "image_url": {"url": u}})));
+    json!({"model": "vision", "messages": [{"role": "user", "content": parts}]})
+}
+
+fn gemini_answer() -> Reply {
+    Reply::Json(
+        200,
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "seen"}]}, "finishReason": "STOP"}]}),
+    )
+}
+
+#[tokio::test]
+async fn image_urls_to_private_loopback_or_metadata_addresses_are_not_fetched() {
+    let (up, images) = (Mock::start("g").await, Mock::start("img").await);
+    up.always(gemini_answer());
+    images.always(Reply::Raw(200, "image/png", "PNG".into()));
+    let gw = TestGateway::start(&gemini_channel(&up, "")).await;
+    let port = images.addr.port();
+    let mut blocked = vec![
+        format!("http://127.0.0.1:{port}/a.png"),
+        format!("http://[::ffff:127.0.0.1]:{port}/a.png"),
+        format!("http://[::1]:{port}/a.png"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/a.png".to_owned(),
+    ];
+    if !uni_api_tests::on_worker() {
+        // A name is checked by what it resolves to (on Cloudflare, its network does not route
+        // a Worker's fetch to private addresses; local workerd has no such guard).
+        blocked.push(format!("http://localhost:{port}/a.png"));
+    }
+    for url in blocked {
+        let (status, reply) = gw.chat("k", with_images(std::slice::from_ref(&url))).await;
+        assert_eq!(status, 400, "{url}: {reply}");
+        assert!(
+            error_code(&reply) == "invalid_request" && reply.to_string().contains("could not be fetched"),
+            "{reply}"
+        );
+    }
+    assert!(images.received().is_empty(), "the gateway connected to a private address");
+    assert!(up.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_allow_listed_address_is_fetched_and_failures_all_look_alike() {
+    let (up, images) = (Mock::start("g").await, Mock::start("img").await);
+    up.always(gemini_answer());
+    let gw = TestGateway::start(&gemini_channel(&up, "  image_fetch_allow: [127.0.0.1]\n")).await;
+    images.always(Reply::Raw(200, "image/png", "PNG".into()));
+    let url = format!("http://127.0.0.1:{}/a.png", images.addr.port());
+    assert_eq!(gw.chat("k", with_images(std::slice::from_ref(&url))).await.0, 200);
+
+    // A closed port, a 404 and an answer that is not an image: one message, whatever happened.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed_url = format!("http://127.0.0.1:{closed}/a.png");
+    images.always(Reply::Json(404, json!({})));
+    let (_, missing) = gw.chat("k", with_images(std::slice::from_ref(&url))).await;
+    images.always(Reply::Raw(200, "text/html", "<html>".into()));
+    let (_, not_image) = gw.chat("k", with_images(std::slice::from_ref(&url))).await;
+    let (status, refused) = gw.chat("k", with_images(&[closed_url.clone()])).await;
+    assert_eq!(status, 400);
+    let message = |reply: &Value, url: &str| reply["error"]["message"].as_str().unwrap().replace(url, "URL");
+    assert_eq!(message(&missing, &url), message(&refused, &closed_url), "{missing} vs {refused}");
+    assert_eq!(message(&not_image, &url), message(&refused, &closed_url));
+}
+
+#[tokio::test]
+async fn image_urls_are_capped_in_number_bytes_and_time() {
+    let (up, images) = (Mock::start("g").await, Mock::start("img").await);
+    up.always(gemini_answer());
+    let prefs = "  image_fetch_allow: [127.0.0.1]\n  request_timeout: 2\n";
+    let gw = TestGateway::start(&gemini_channel(&up, prefs)).await;
+    let url = |i: usize| format!("http://127.0.0.1:{}/{i}.png", images.addr.port());
+
+    let many: Vec<String> = (0..17).map(url).collect();
+    let (status, reply) = gw.chat("k", with_images(&many)).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.to_string().contains("at most 16"), "{reply}");
+    assert!(images.received().is_empty(), "nothing is fetched for a request over the count");
+
+    // 12 MB each: the second goes past 20 MB for the request.
+    images.always(Reply::Raw(200, "image/png", "x".repeat(12 * 1024 * 1024)));
+    let (status, reply) = gw.chat("k", with_images(&[url(1), url(2)])).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.to_string().contains(&url(2)), "{reply}");
+
+    images.always(Reply::Hang);
+    let started = std::time::Instant::now();
+    let (status, reply) = gw.chat("k", with_images(&[url(3)])).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(8), "the fetch outlived the request's deadline");
+    assert!(up.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_not_followed_so_the_key_stays_with_its_host() {
+    let (up, elsewhere) = (Mock::start("p").await, Mock::start("elsewhere").await);
+    up.always(Reply::Redirect(format!("{}/chat/completions", elsewhere.base())));
+    let gw = TestGateway::start(&one_channel(&up, "")).await;
+    let (status, reply) = gw.chat("k", chat_body("m")).await;
+    assert!(status >= 500, "{status}: {reply}");
+    assert!(elsewhere.received().is_empty(), "the request (and its key) followed the redirect");
+    assert!(!reply.to_string().contains("sk-upstream-secret-123"));
+}

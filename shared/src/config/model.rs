@@ -175,6 +175,8 @@ pub struct GlobalPreferences {
     /// How long one client request may wait for an answer across all its attempts
     /// (`preferences.request_timeout`; default three times the longest timeout configured).
     pub request_timeout: Duration,
+    /// Where image URLs may be fetched beyond public addresses (`preferences.image_fetch_allow`).
+    pub image_destinations: std::sync::Arc<crate::platform::Destinations>,
     pub cooldown_period: Duration,
     pub error_triggers: Vec<String>,
     pub proxy: Option<String>,

@@ -119,6 +119,10 @@ impl Builder {
                 Some(d) => d,
                 None => Duration::ZERO,
             },
+            image_destinations: std::sync::Arc::new(
+                crate::platform::Destinations::new(raw.image_fetch_allow.as_deref().unwrap_or_default())
+                    .map_err(|m| ConfigError::invalid(format!("{path}.image_fetch_allow"), m))?,
+            ),
             cooldown_period: duration(&raw.cooldown_period, &format!("{path}.cooldown_period"))?
                 .unwrap_or(DEFAULT_COOLDOWN),
             error_triggers: raw.error_triggers.unwrap_or_default().into_iter().filter(|t| !t.is_empty()).collect(),

@@ -82,4 +82,5 @@ pub struct RawGlobalPreferences {
     pub rate_limit: Value,
     pub max_audio_upload_mb: Value,
     pub request_timeout: Value,
+    pub image_fetch_allow: Option<Vec<String>>,
 }

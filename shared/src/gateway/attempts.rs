@@ -125,7 +125,7 @@ impl<'a> Run<'a> {
             let hub = self.hubs[slot].as_ref().unwrap_or(&request.body);
             let urls = images::remote_image_urls(hub);
             if !urls.is_empty() {
-                self.inlined[slot] = Some(self.inner.inline_images(hub, &urls).await?);
+                self.inlined[slot] = Some(self.inner.inline_images(hub, &urls, self.remaining()).await?);
             }
         }
         Ok(())
@@ -392,7 +392,7 @@ impl<'a> Run<'a> {
             ),
             (other, _) => adapters::build_passthrough_request(provider, key, body, &candidate.upstream, other),
         }?;
-        let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
+        let options = SendOptions::upstream(provider.proxy.clone().or_else(|| config.global.proxy.clone()));
         let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout, native);
         let budget = self.remaining();
         match select(Box::pin(work), runtime.sleep(timeout.min(budget))).await {

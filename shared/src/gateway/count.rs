@@ -55,7 +55,7 @@ pub(super) async fn serve(
         let provider = &inner.config.providers[candidate.provider];
         let Some(request) = count_request(door, provider, &object, &candidate.upstream, &forward) else { continue };
         let timeout = inner.config.timeout(provider, &model, &candidate.upstream);
-        let options = SendOptions { proxy: provider.proxy.clone().or_else(|| inner.config.global.proxy.clone()) };
+        let options = SendOptions::upstream(provider.proxy.clone().or_else(|| inner.config.global.proxy.clone()));
         let exchange = async {
             let response = inner.platform.http.send(request, options).await.map_err(|e| e.to_string())?;
             let status = response.status();

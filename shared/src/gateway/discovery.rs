@@ -44,7 +44,7 @@ pub(super) async fn discover(config: &Config, platform: &Platform) -> (HashMap<u
 
 async fn discover_one(config: &Config, provider: &Provider, platform: &Platform) -> Result<Vec<String>, String> {
     let request = adapters::models_request(provider, provider.keys.first())?;
-    let options = SendOptions { proxy: provider.proxy.clone().or_else(|| config.global.proxy.clone()) };
+    let options = SendOptions::upstream(provider.proxy.clone().or_else(|| config.global.proxy.clone()));
     let work = async {
         let response = platform.http.send(request, options).await.map_err(|e| e.to_string())?;
         let status = response.status();

@@ -64,7 +64,7 @@ impl Inner {
         }
         let assertion = auth::assertion(account, now.0 / 1000)?;
         let request = auth::token_request(account, &assertion)?;
-        let options = SendOptions { proxy: provider.proxy.clone().or_else(|| self.config.global.proxy.clone()) };
+        let options = SendOptions::upstream(provider.proxy.clone().or_else(|| self.config.global.proxy.clone()));
         let exchange = async {
             let response = self.platform.http.send(request, options).await.map_err(|e| e.to_string())?;
             let status = response.status();

@@ -14,6 +14,16 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
 pub struct SendOptions {
     /// `http://…`, `https://…` or `socks5://…` proxy for this upstream, already validated.
     pub proxy: Option<String>,
+    /// Set for requests made on a client's behalf (image URLs): connect only to addresses these
+    /// allow, checking every address a name resolves to. `None`: an upstream the operator named.
+    pub destinations: Option<std::sync::Arc<super::Destinations>>,
+}
+
+impl SendOptions {
+    /// For an upstream from the config, through `proxy` if one is set.
+    pub fn upstream(proxy: Option<String>) -> Self {
+        Self { proxy, destinations: None }
+    }
 }
 
 /// Sends upstream requests. Implemented by the native shell (reqwest) and the Worker (fetch).

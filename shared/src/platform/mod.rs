@@ -1,5 +1,6 @@
 //! Ports: everything the core needs from its host, as three small traits and one cfg'd module.
 
+pub mod destinations;
 pub mod http;
 pub mod memory;
 pub mod runtime;
@@ -9,6 +10,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use self::destinations::Destinations;
 pub use self::http::{ByteStream, HttpClient, SendOptions, TransportError, TransportErrorKind};
 pub use self::memory::MemoryStore;
 pub use self::runtime::{Runtime, UnixMillis};
