@@ -34,10 +34,17 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// A client built for one allow list and proxy.
+struct Built {
+    destinations: Arc<Destinations>,
+    proxy: Option<String>,
+    client: reqwest::Client,
+}
+
 /// One guarded client per allow list (a config has one; a reload brings a new one).
 #[derive(Default)]
 pub struct GuardedClients {
-    current: Mutex<Option<(Arc<Destinations>, Option<String>, reqwest::Client)>>,
+    current: Mutex<Option<Built>>,
 }
 
 impl GuardedClients {
@@ -48,9 +55,9 @@ impl GuardedClients {
         agent: &str,
     ) -> Result<reqwest::Client, TransportError> {
         let mut current = self.current.lock();
-        if let Some((d, p, client)) = current.as_ref() {
-            if Arc::ptr_eq(d, destinations) && p.as_deref() == proxy {
-                return Ok(client.clone());
+        if let Some(built) = current.as_ref() {
+            if Arc::ptr_eq(&built.destinations, destinations) && built.proxy.as_deref() == proxy {
+                return Ok(built.client.clone());
             }
         }
         let mut builder = reqwest::Client::builder()
@@ -68,7 +75,8 @@ impl GuardedClients {
             None => builder.no_proxy(),
         };
         let client = builder.build().map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))?;
-        *current = Some((destinations.clone(), proxy.map(str::to_owned), client.clone()));
+        *current =
+            Some(Built { destinations: destinations.clone(), proxy: proxy.map(str::to_owned), client: client.clone() });
         Ok(client)
     }
 }
