@@ -234,7 +234,7 @@ async fn an_allow_listed_address_is_fetched_and_failures_all_look_alike() {
     let (_, missing) = gw.chat("k", with_images(std::slice::from_ref(&url))).await;
     images.always(Reply::Raw(200, "text/html", "<html>".into()));
     let (_, not_image) = gw.chat("k", with_images(std::slice::from_ref(&url))).await;
-    let (status, refused) = gw.chat("k", with_images(&[closed_url.clone()])).await;
+    let (status, refused) = gw.chat("k", with_images(std::slice::from_ref(&closed_url))).await;
     assert_eq!(status, 400);
     let message = |reply: &Value, url: &str| reply["error"]["message"].as_str().unwrap().replace(url, "URL");
     assert_eq!(message(&missing, &url), message(&refused, &closed_url), "{missing} vs {refused}");
