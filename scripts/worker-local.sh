@@ -2,7 +2,8 @@
 # Runs the Cloudflare Worker locally in workerd (through Miniflare) on 127.0.0.1:PORT with the
 # given api.yaml as its API_YAML secret, a local Durable Object namespace and a local KV.
 # Rebuilds the Worker only when its sources changed since the last build. Stops on SIGTERM.
-# Usage: scripts/worker-local.sh --config PATH --port N [--stateless] [--no-opt]
+# Usage: scripts/worker-local.sh (--config PATH | --config-url URL) --port N [--stateless] [--no-opt]
+#          [--var NAME=VALUE]... [--persist DIR]   (see scripts/worker-local.mjs)
 #   --no-opt   skip wasm-opt when a build is needed (faster, bigger; fine for local tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ build=(--release)
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-opt) build=(--release --no-opt) ;;
-    --config|--port) pass+=("$1" "$2"); shift ;;
+    --config|--config-url|--port|--var|--persist) pass+=("$1" "$2"); shift ;;
     --stateless) pass+=("$1") ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac

@@ -3,8 +3,10 @@
 //!
 //! `API_YAML` (a secret or var holding the YAML itself) wins; otherwise `CONFIG_URL` is fetched
 //! and its text cached in KV (binding `UNI_API_KV`, optional) and in the isolate, refreshed every
-//! `CONFIG_TTL_MS`, so an edit takes effect within a minute without a redeploy. If a refresh
-//! fails, the last good text keeps serving.
+//! `CONFIG_TTL` seconds (default 60), so an edit takes effect within a minute without a redeploy. If a refresh
+//! fails, the last good text keeps serving: the isolate's, else KV's whatever its age. The KV key
+//! is a digest of the whole URL, so two URLs that differ only in their query (a token, a branch)
+//! never share a cached config.
 
 use std::collections::HashMap;
 
@@ -12,8 +14,15 @@ use serde::{Deserialize, Serialize};
 use uni_api_core::{Config, Gateway};
 use worker::{Env, Fetch, Url};
 
-/// How long a fetched config is trusted before it is fetched again.
-pub const CONFIG_TTL_MS: u64 = 60_000;
+/// How long a fetched config is trusted before it is fetched again, unless `CONFIG_TTL` says.
+const DEFAULT_CONFIG_TTL_MS: u64 = 60_000;
+
+/// `CONFIG_TTL` (seconds) in milliseconds, else the default.
+pub fn config_ttl_ms(env: &Env) -> u64 {
+    env_value(env, "CONFIG_TTL")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_CONFIG_TTL_MS, |secs| secs.saturating_mul(1000))
+}
 /// How long discovered model lists are reused from KV before the upstreams are asked again.
 const MODELS_TTL_MS: u64 = 3_600_000;
 const KV_BINDING: &str = "UNI_API_KV";
@@ -39,13 +48,15 @@ pub async fn load_text(env: &Env, now: u64, stale: Option<&str>) -> Result<(Stri
         );
     };
     let shown = shown_url(&url);
-    let kv_key = format!("config:{shown}");
+    let kv_key = config_kv_key(&url);
     let kv = env.kv(KV_BINDING).ok();
+    let mut kept = None;
     if let Some(kv) = &kv {
         if let Ok(Some(cached)) = kv.get(&kv_key).json::<Cached>().await {
-            if now.saturating_sub(cached.fetched_at) < CONFIG_TTL_MS {
+            if now.saturating_sub(cached.fetched_at) < config_ttl_ms(env) {
                 return Ok((cached.text, shown));
             }
+            kept = Some(cached);
         }
     }
     match fetch_text(&url).await {
@@ -58,12 +69,19 @@ pub async fn load_text(env: &Env, now: u64, stale: Option<&str>) -> Result<(Stri
             }
             Ok((text, shown))
         }
-        Err(e) => match stale {
-            Some(text) => {
+        Err(e) => match (stale, kept) {
+            (Some(text), _) => {
                 worker::console_warn!("uni-api: could not refresh the config from {shown} ({e}); keeping the last one");
                 Ok((text.to_owned(), shown))
             }
-            None => Err(format!("cannot load the config from {shown}: {e}")),
+            (None, Some(cached)) => {
+                let age = now.saturating_sub(cached.fetched_at) / 1000;
+                worker::console_warn!(
+                    "uni-api: could not load the config from {shown} ({e}); serving the copy in KV fetched {age} s ago"
+                );
+                Ok((cached.text, shown))
+            }
+            (None, None) => Err(format!("cannot load the config from {shown}: {e}")),
         },
     }
 }
@@ -81,6 +99,14 @@ async fn fetch_text(url: &str) -> Result<String, String> {
         return Err(format!("HTTP {}", response.status_code()));
     }
     response.text().await.map_err(|e| e.to_string())
+}
+
+/// Where a URL's config is cached in KV: a SHA-256 of the whole URL, query and all.
+fn config_kv_key(url: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(url.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("config:{hex}")
 }
 
 /// `scheme://host/path`, without credentials or query.

@@ -13,7 +13,7 @@ use uni_api_core::platform::{MemoryStore, Platform, StateStore};
 use uni_api_core::{Config, Gateway, GatewayError, ResponseBody};
 use worker::{event, Context, Env, Headers, Request, Response};
 
-use crate::config::{self, env_value, CONFIG_TTL_MS};
+use crate::config::{self, config_ttl_ms, env_value};
 use crate::http::FetchClient;
 use crate::runtime::WorkerRuntime;
 use crate::state::DurableStore;
@@ -51,17 +51,19 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         Err(message) => {
             // Read the body anyway: an unread body makes the runtime drop the client's connection.
             let _ = req.bytes().await;
-            let error = GatewayError::Internal(format!("configuration error: {message}"));
-            into_worker(Door::for_path(&req.path()).error_response(&error), None)
+            // The detail (which may name the config's host and path) is the operator's, in the log.
+            worker::console_error!("uni-api: {message}");
+            into_worker(Door::for_path(&req.path()).error_response(&GatewayError::ConfigUnavailable), None)
         }
     }
 }
 
-/// The current gateway, refreshed from the config source at most every `CONFIG_TTL_MS`.
+/// The current gateway, refreshed from the config source at most every `CONFIG_TTL` seconds.
 async fn gateway(env: &Env) -> Result<Serving, String> {
     let now = worker::Date::now().as_millis();
+    let ttl = config_ttl_ms(env);
     let (fresh, stale) = CURRENT.with(|c| match &*c.borrow() {
-        Some(cur) if now.saturating_sub(cur.checked_at) < CONFIG_TTL_MS => (Some(cur.gateway.clone()), None),
+        Some(cur) if now.saturating_sub(cur.checked_at) < ttl => (Some(cur.gateway.clone()), None),
         Some(cur) => (None, Some(cur.text.clone())),
         None => (None, None),
     });

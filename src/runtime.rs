@@ -31,4 +31,8 @@ impl Runtime for WorkerRuntime {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
         wasm_bindgen_futures::spawn_local(task);
     }
+
+    fn shares_work_across_requests(&self) -> bool {
+        false
+    }
 }

@@ -6,13 +6,17 @@
 //! read-compute-write is atomic. State lives in the object's memory: an object that sits idle
 //! long enough to be evicted forgets (a cooldown may end early, a window restarts empty).
 
-use futures_util::future::join_all;
+use std::time::Duration;
+
+use futures_util::future::{join_all, select, Either};
 use serde::{Deserialize, Serialize};
 use uni_api_core::platform::{BoxFuture, MemoryStore, StateStore, StoreError, UnixMillis};
 use uni_api_core::scheduler::{Admission, RateRule};
 use worker::{
     durable_object, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, State,
 };
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One operation on one object.
 #[derive(Serialize, Deserialize)]
@@ -86,7 +90,18 @@ impl DurableStore {
         Self { namespace }
     }
 
+    /// One operation, answered within `CALL_TIMEOUT` (else the core treats the store as down for
+    /// this request: admitted, not cooling, rather than stalled).
     async fn call(&self, key: &str, op: &Op) -> Result<Option<u64>, StoreError> {
+        match select(Box::pin(self.exchange(key, op)), worker::Delay::from(CALL_TIMEOUT)).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => {
+                Err(StoreError(format!("Durable Object did not answer within {} s", CALL_TIMEOUT.as_secs())))
+            }
+        }
+    }
+
+    async fn exchange(&self, key: &str, op: &Op) -> Result<Option<u64>, StoreError> {
         let fail = |e: worker::Error| StoreError(format!("Durable Object call failed: {e}"));
         let stub = self.namespace.id_from_name(key).and_then(|id| id.get_stub()).map_err(fail)?;
         let headers = Headers::new();

@@ -40,6 +40,8 @@ pub enum GatewayError {
     UpgradeRefused,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the gateway's configuration is unavailable; its operator can see why in the log")]
+    ConfigUnavailable,
     #[error("the request body stopped arriving for {secs} s")]
     BodyTimeout { secs: u64 },
     #[error("rate limit exceeded for model `{model}`; retry after {retry_after_secs} s")]
@@ -65,7 +67,7 @@ impl GatewayError {
             Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UpgradeRefused => StatusCode::UPGRADE_REQUIRED,
             Self::BadRequest(_) | Self::Flagged { .. } => StatusCode::BAD_REQUEST,
-            Self::StatsDisabled => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StatsDisabled | Self::ConfigUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -89,6 +91,7 @@ impl GatewayError {
             Self::BadRequest(_) => "invalid_request",
             Self::Flagged { .. } => "content_flagged",
             Self::StatsDisabled => "statistics_disabled",
+            Self::ConfigUnavailable => "config_unavailable",
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::RateLimited { .. } => "rate_limit_exceeded",

@@ -34,6 +34,24 @@ fn repo_root() -> PathBuf {
 impl WorkerGateway {
     /// Starts the Worker with `yaml`; `None` (test skipped) when the Worker is not built here.
     pub fn start(yaml: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("api.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        Self::launch(&["--config".into(), config.to_str().unwrap().into()], dir)
+    }
+
+    /// Starts the Worker with `CONFIG_URL` set to `url`, these variables, and its KV, D1 and
+    /// Durable Object state kept in `persist` (so a later Worker finds what this one stored).
+    pub fn start_from_url(url: &str, vars: &[(&str, &str)], persist: &std::path::Path) -> Option<Self> {
+        let mut args =
+            vec!["--config-url".to_owned(), url.to_owned(), "--persist".into(), persist.display().to_string()];
+        for (name, value) in vars {
+            args.extend(["--var".to_owned(), format!("{name}={value}")]);
+        }
+        Self::launch(&args, tempfile::tempdir().expect("tempdir"))
+    }
+
+    fn launch(args: &[String], dir: tempfile::TempDir) -> Option<Self> {
         let root = repo_root();
         let built = root.join("build/index.js").exists() && root.join("node_modules/miniflare").exists();
         if !built {
@@ -44,13 +62,11 @@ impl WorkerGateway {
             eprintln!("the Worker is not built (bash scripts/build-worker.sh; npm ci): skipping this Worker test");
             return None;
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("api.yaml");
-        std::fs::write(&config, yaml).expect("write config");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut child = Command::new("bash")
             .arg(root.join("scripts/worker-local.sh"))
-            .args(["--config", config.to_str().unwrap(), "--port", &port.to_string()])
+            .args(args)
+            .args(["--port", &port.to_string()])
             .current_dir(&root)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

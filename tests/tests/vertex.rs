@@ -205,7 +205,10 @@ async fn a_hanging_token_endpoint_holds_a_request_no_longer_than_its_deadline() 
     up.always(Reply::Hang);
     let gw = gateway_with(&up, "global", "gemini-2.5-flash", "preferences:\n  request_timeout: 1\n").await;
     let started = std::time::Instant::now();
-    let ((a, first), (b, second)) = tokio::join!(gw.chat("k", chat_body("m")), gw.chat("k", chat_body("m")));
+    let ((a, first), (b, second)) = tokio::join!(gw.chat("k", chat_body("m")), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        gw.chat("k", chat_body("m")).await
+    });
     let waited = started.elapsed();
     assert!(waited < std::time::Duration::from_secs(10), "waited {waited:?}");
     for (status, reply) in [(a, first), (b, second)] {

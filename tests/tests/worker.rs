@@ -100,7 +100,7 @@ async fn client_and_upstream_key_rate_limits_answer_429() {
 }
 
 #[tokio::test]
-async fn a_config_the_platform_cannot_serve_is_a_clear_500() {
+async fn a_config_the_platform_cannot_serve_is_a_generic_503_with_the_detail_in_the_log() {
     let mock = Mock::start("a").await;
     let yaml = format!(
         "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n    preferences:\n      proxy: socks5://127.0.0.1:1080\napi_keys:\n  - api: k\n",
@@ -108,11 +108,12 @@ async fn a_config_the_platform_cannot_serve_is_a_clear_500() {
     );
     let Some(gw) = WorkerGateway::start(&yaml) else { return };
     let (status, body) = gw.chat("k", chat_body("gpt-4o")).await;
-    assert_eq!(status, 500, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("providers[0]") && message.contains("proxies are not available"), "{message}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "config_unavailable", "{body}");
+    // The config's contents are the operator's business: the reason goes to the Worker's log.
+    assert!(!body.to_string().contains("socks5") && !body.to_string().contains("providers"), "{body}");
     let (status, _) = gw.get("/healthz", "k").await;
-    assert_eq!(status, 500, "every request names the problem until the config is fixed");
+    assert_eq!(status, 503, "every request is refused until the config is fixed");
 }
 
 #[tokio::test]
@@ -203,4 +204,41 @@ async fn models_are_discovered_from_a_provider_without_a_model_list() {
     assert_eq!(ids, vec!["found-1", "found-2"]);
     assert_eq!(gw.chat("k", chat_body("found-2")).await.0, 200);
     assert_eq!(mock.chat_requests()[0].body["model"], "found-2");
+}
+
+#[tokio::test]
+async fn a_config_url_that_fails_is_served_from_kv_whatever_its_age_and_never_shown_to_clients() {
+    let (upstream, source) = (Mock::start("a").await, Mock::start("config").await);
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: k\n",
+        upstream.base()
+    );
+    source.always(Reply::Raw(200, "text/yaml", yaml));
+    let url = format!("http://{}/private/api.yaml?token=s3cret-token", source.addr);
+    let persist = tempfile::tempdir().unwrap();
+    // Refetch after 1 s, so the copy in KV is stale when the next Worker starts.
+    let ttl = [("CONFIG_TTL", "1")];
+    {
+        let Some(gw) = WorkerGateway::start_from_url(&url, &ttl, persist.path()) else { return };
+        assert_eq!(gw.chat("k", chat_body("gpt-4o")).await.0, 200);
+    }
+    source.always(Reply::Json(500, json!({"error": "down"})));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    // A new isolate, a stale KV copy, a source that fails: the KV copy serves.
+    {
+        let gw = WorkerGateway::start_from_url(&url, &ttl, persist.path()).unwrap();
+        let (status, body) = gw.chat("k", chat_body("gpt-4o")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // The cache is keyed by the whole URL: another token does not get this config.
+    let other = url.replace("s3cret-token", "other-token");
+    let gw = WorkerGateway::start_from_url(&other, &ttl, persist.path()).unwrap();
+    let (status, body) = gw.chat("k", chat_body("gpt-4o")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "config_unavailable", "{body}");
+    let text = body.to_string();
+    for part in ["127.0.0.1", "private", "api.yaml", "token", "500"] {
+        assert!(!text.contains(part), "the client saw `{part}`: {text}");
+    }
 }

@@ -11,7 +11,7 @@ use futures_util::lock::Mutex;
 use super::discovery::collect;
 use super::Inner;
 use crate::adapters::vertex::auth;
-use crate::config::Secret;
+use crate::config::{Provider, Secret, VertexAccount};
 use crate::error::scrub;
 use crate::platform::{SendOptions, UnixMillis};
 
@@ -50,7 +50,16 @@ impl Inner {
         let provider = &self.config.providers[index];
         let account = provider.vertex.as_ref().ok_or("no Vertex service account configured")?;
         // Holding the slot across the refresh makes concurrent requests share one token request.
-        let mut slot = self.vertex_tokens[index].lock().await;
+        // Where requests cannot wait for each other, a request finding a refresh under way makes
+        // its own (a burst at expiry costs a few token requests, not a hung request).
+        let mut slot = if self.platform.runtime.shares_work_across_requests() {
+            self.vertex_tokens[index].lock().await
+        } else {
+            match self.vertex_tokens[index].try_lock() {
+                Some(slot) => slot,
+                None => return self.token_exchange(provider, account).await.map(|(token, _)| token),
+            }
+        };
         let now = self.platform.runtime.now();
         if let Some((token, until)) = &slot.token {
             if *until > now.plus(EARLY_REFRESH) {
@@ -62,6 +71,26 @@ impl Inner {
                 return Err(reason.clone());
             }
         }
+        match self.token_exchange(provider, account).await {
+            Ok((token, until)) => {
+                slot.token = Some((token.clone(), until));
+                slot.failed = None;
+                Ok(token)
+            }
+            Err(reason) => {
+                slot.failed = Some((reason.clone(), self.platform.runtime.now().plus(FAILURE_MEMORY)));
+                Err(reason)
+            }
+        }
+    }
+
+    /// One request to the token endpoint: the token and when it expires.
+    async fn token_exchange(
+        &self,
+        provider: &Provider,
+        account: &VertexAccount,
+    ) -> Result<(Secret, UnixMillis), String> {
+        let now = self.platform.runtime.now();
         let assertion = auth::assertion(account, now.0 / 1000)?;
         let request = auth::token_request(account, &assertion)?;
         let options = SendOptions::upstream(provider.proxy.clone().or_else(|| self.config.global.proxy.clone()));
@@ -81,17 +110,8 @@ impl Inner {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(format!("the token endpoint did not answer within {} s", TOKEN_TIMEOUT.as_secs())),
         };
-        let (token, expires_in) = match result {
-            Ok(answer) => answer,
-            Err(e) => {
-                let reason = format!("Vertex AI token: {}", scrub(&e, [account.private_key.expose()]));
-                slot.failed = Some((reason.clone(), self.platform.runtime.now().plus(FAILURE_MEMORY)));
-                return Err(reason);
-            }
-        };
-        let token = Secret::new(token);
-        slot.token = Some((token.clone(), now.plus(Duration::from_secs(expires_in))));
-        slot.failed = None;
-        Ok(token)
+        let (token, expires_in) =
+            result.map_err(|e| format!("Vertex AI token: {}", scrub(&e, [account.private_key.expose()])))?;
+        Ok((Secret::new(token), now.plus(Duration::from_secs(expires_in))))
     }
 }

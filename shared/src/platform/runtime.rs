@@ -31,4 +31,9 @@ pub trait Runtime: MaybeSend + MaybeSync {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
     /// Runs `task` in the background, detached from the current request.
     fn spawn(&self, task: BoxFuture<'static, ()>);
+    /// Whether one request may wait for work another request is doing (a shared token
+    /// refresh). Workers cannot: a request woken by another request's I/O is cancelled as hung.
+    fn shares_work_across_requests(&self) -> bool {
+        true
+    }
 }
