@@ -178,7 +178,7 @@ impl Group {
         out.insert("success_rate".into(), ratio(self.successes, self.requests));
         out.insert("prompt_tokens".into(), self.prompt.into());
         out.insert("completion_tokens".into(), self.completion.into());
-        out.insert("total_tokens".into(), (self.prompt + self.completion).into());
+        out.insert("total_tokens".into(), self.prompt.saturating_add(self.completion).into());
         out.insert("cached_tokens".into(), self.cached.into());
         out.insert("reasoning_tokens".into(), self.reasoning.into());
         out.insert("avg_latency_ms".into(), rounded(self.avg_total_ms));
@@ -215,7 +215,7 @@ async fn groups(store: &dyn StatsStore, group: GroupBy, filter: &Filter) -> Resu
 }
 
 fn totals(models: &[Group]) -> Value {
-    let sum = |f: fn(&Group) -> i64| models.iter().map(f).sum::<i64>();
+    let sum = |f: fn(&Group) -> i64| models.iter().map(f).fold(0i64, i64::saturating_add);
     let requests = sum(|g| g.requests);
     let successes = sum(|g| g.successes);
     let latency_sum: f64 = models.iter().map(|g| g.avg_total_ms.unwrap_or(0.0) * g.requests as f64).sum();
@@ -226,7 +226,7 @@ fn totals(models: &[Group]) -> Value {
         "success_rate": ratio(successes, requests),
         "prompt_tokens": sum(|g| g.prompt),
         "completion_tokens": sum(|g| g.completion),
-        "total_tokens": sum(|g| g.prompt + g.completion),
+        "total_tokens": sum(|g| g.prompt.saturating_add(g.completion)),
         "cached_tokens": sum(|g| g.cached),
         "reasoning_tokens": sum(|g| g.reasoning),
         "avg_latency_ms": if requests > 0 { rounded(Some(latency_sum / requests as f64)) } else { Value::Null },

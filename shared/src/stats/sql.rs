@@ -327,11 +327,13 @@ pub fn aggregate(dialect: SqlDialect, group: GroupBy, filter: &Filter) -> (Strin
     if group == GroupBy::Channel {
         conditions.push("provider IS NOT NULL".into());
     }
-    // Casts keep PostgreSQL from answering NUMERIC for sums and averages.
+    // Casts keep PostgreSQL from answering NUMERIC for sums and averages. Token sums are taken
+    // in floating point, which cannot overflow (an integer SUM errors past 2^63 in SQLite and
+    // PostgreSQL alike); the reader saturates them back to integers.
     let sql = format!(
         "SELECT {labels}{role}, COUNT(*), CAST(SUM(success) AS BIGINT), \
-         CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
-         CAST(SUM(cached_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), \
+         SUM(CAST(prompt_tokens AS DOUBLE PRECISION)), SUM(CAST(completion_tokens AS DOUBLE PRECISION)), \
+         SUM(CAST(cached_tokens AS DOUBLE PRECISION)), SUM(CAST(reasoning_tokens AS DOUBLE PRECISION)), \
          CAST(AVG(total_ms) AS DOUBLE PRECISION), CAST(AVG(first_byte_ms) AS DOUBLE PRECISION) \
          FROM request_stats WHERE {} GROUP BY {labels} ORDER BY COUNT(*) DESC, {labels}",
         conditions.join(" AND ")

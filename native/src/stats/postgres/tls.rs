@@ -1,65 +1,22 @@
-//! PostgreSQL statistics, for several instances sharing one database: a writer task with its
-//! own connection, and a reader connection.
+//! How the PostgreSQL connection is configured: the connection string (with the libpq options
+//! tokio-postgres does not know taken out) and TLS as libpq's `sslmode` means it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures_util::future::try_join_all;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
-use uni_api_core::platform::{BoxFuture, StatsStore, StoreError};
-use uni_api_core::stats::sql::{self, SqlDialect, SqlParam, SqlValue};
-use uni_api_core::stats::RequestRecord;
 
-use super::queue::{self, Queue};
-use super::{PostgresTarget, PostgresTls, SslMode};
-
-pub struct PostgresStats {
-    queue: Queue,
-    reader: Arc<Client>,
-}
-
-impl PostgresStats {
-    /// Connects, migrates the schema and starts the writer.
-    pub async fn connect(target: &PostgresTarget, tls: &PostgresTls) -> Result<Self, String> {
-        let shown = target.describe();
-        let (config, sslmode, url_root_cert) =
-            client_config(target).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
-        let tls = PostgresTls { root_cert: tls.root_cert.clone().or(url_root_cert) };
-        let verify = sslmode == SslMode::VerifyFull || tls.root_cert.is_some();
-        let tls = connector(verify, &tls)?;
-        let cannot_connect = |e: tokio_postgres::Error| format!("cannot connect to {shown}: {}", error_chain(&e));
-        let connect_once = || open(&config, &tls);
-        let mut writer = connect_once().await.map_err(cannot_connect)?;
-        migrate(&mut writer).await.map_err(|e| format!("cannot migrate the statistics schema in {shown}: {e}"))?;
-        let reader = connect_once().await.map_err(cannot_connect)?;
-        let (queue, mut intake) = queue::queue();
-        tokio::spawn(async move {
-            while let Some(batch) = intake.next().await {
-                for records in batch.transactions() {
-                    if let Err(e) = write(&mut writer, records).await {
-                        queue::lost(&e, records.len());
-                    }
-                }
-                intake.done(batch);
-            }
-        });
-        Ok(Self { queue, reader: Arc::new(reader) })
-    }
-
-    pub(super) fn queue(&self) -> Queue {
-        self.queue.clone()
-    }
-}
+use super::super::{PostgresTarget, PostgresTls, SslMode};
 
 /// The driver's configuration, its `sslmode`, and a `sslrootcert` named in the connection string.
-fn client_config(target: &PostgresTarget) -> Result<(tokio_postgres::Config, SslMode, Option<PathBuf>), String> {
+pub(super) fn client_config(
+    target: &PostgresTarget,
+) -> Result<(tokio_postgres::Config, SslMode, Option<PathBuf>), String> {
     let (mut config, sslmode, root_cert) = match target {
         PostgresTarget::Url(url) => {
             let libpq = LibpqOptions::take_from(url);
@@ -136,20 +93,10 @@ impl LibpqOptions {
     }
 }
 
-async fn open(config: &tokio_postgres::Config, tls: &MakeRustlsConnect) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(tls.clone()).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::error!(error = %e, "statistics database connection closed");
-        }
-    });
-    Ok(client)
-}
-
 /// TLS as libpq does it: `prefer` and `require` encrypt without checking the server's
 /// certificate; `verify-full` (or a `DB_SSL_ROOT_CERT`) checks it against the system's
 /// certificate authorities and those of `DB_SSL_ROOT_CERT`, and the host name.
-fn connector(verify: bool, tls: &PostgresTls) -> Result<MakeRustlsConnect, String> {
+pub(super) fn connector(verify: bool, tls: &PostgresTls) -> Result<MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -217,7 +164,7 @@ impl ServerCertVerifier for EncryptOnly {
 }
 
 /// An error with its causes (a TLS failure's reason sits in the source).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -229,131 +176,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute(sql::SCHEMA_TABLE).await?;
-    let tx = client.transaction().await?;
-    // One instance migrates at a time when several start together.
-    tx.batch_execute("LOCK TABLE uni_api_schema IN EXCLUSIVE MODE").await?;
-    let current: i64 = tx.query_one(sql::SCHEMA_VERSION, &[]).await?.get::<_, i32>(0).into();
-    for (version, statements) in sql::migrations(SqlDialect::Postgres) {
-        if version <= current {
-            continue;
-        }
-        for statement in statements {
-            tx.batch_execute(&statement).await?;
-        }
-        let version = i32::try_from(version).unwrap_or(i32::MAX);
-        tx.execute(&sql::record_version(SqlDialect::Postgres), &[&version]).await?;
-    }
-    tx.commit().await
-}
-
-/// Request rows per insert statement (PostgreSQL allows 65,535 parameters; this uses 2,000).
-const ROWS_PER_INSERT: usize = 100;
-
-async fn write(client: &mut Client, records: &[RequestRecord]) -> Result<(), tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let many = if records.len() >= ROWS_PER_INSERT {
-        Some(tx.prepare(&sql::insert_requests(SqlDialect::Postgres, ROWS_PER_INSERT)).await?)
-    } else {
-        None
-    };
-    let one = tx.prepare(&sql::insert_request(SqlDialect::Postgres)).await?;
-    let attempts = tx.prepare(&sql::insert_attempt(SqlDialect::Postgres)).await?;
-    let mut jobs: Vec<(&Statement, Vec<Param>)> = Vec::new();
-    for chunk in records.chunks(ROWS_PER_INSERT) {
-        match &many {
-            Some(many) if chunk.len() == ROWS_PER_INSERT => {
-                let values = chunk.iter().flat_map(sql::request_params).map(|p| p.to_value()).collect();
-                jobs.push((many, typed(values, many.params())));
-            }
-            _ => {
-                for record in chunk {
-                    let values = sql::request_params(record).iter().map(SqlParam::to_value).collect();
-                    jobs.push((&one, typed(values, one.params())));
-                }
-            }
-        }
-        for values in chunk.iter().flat_map(sql::attempt_params) {
-            jobs.push((&attempts, typed(values.iter().map(SqlParam::to_value).collect(), attempts.params())));
-        }
-    }
-    // Sent together, the inserts are pipelined on the connection: one round trip for the batch
-    // rather than one per statement.
-    let params: Vec<_> = jobs.iter().map(|(_, p)| borrowed(p)).collect();
-    try_join_all(jobs.iter().zip(&params).map(|((statement, _), params)| tx.execute(*statement, params))).await?;
-    tx.commit().await
-}
-
-type Param = Box<dyn ToSql + Sync + Send>;
-
-/// Converts values to the Rust types PostgreSQL expects for each parameter (INT4 vs INT8, a
-/// NULL typed as its column).
-fn typed(values: Vec<SqlValue>, types: &[Type]) -> Vec<Param> {
-    values
-        .into_iter()
-        .zip(types)
-        .map(|(value, ty)| -> Param {
-            match (*ty == Type::INT4, *ty == Type::INT8, *ty == Type::FLOAT8) {
-                (true, _, _) => Box::new(value_opt(&value).map(|v| i32::try_from(v.as_i64()).unwrap_or(i32::MAX))),
-                (_, true, _) => Box::new(value_opt(&value).map(SqlValue::as_i64)),
-                (_, _, true) => Box::new(value_opt(&value).and_then(SqlValue::as_f64)),
-                _ => Box::new(value_opt(&value).map(SqlValue::as_text)),
-            }
-        })
-        .collect()
-}
-
-fn value_opt(value: &SqlValue) -> Option<&SqlValue> {
-    (*value != SqlValue::Null).then_some(value)
-}
-
-fn borrowed(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
-}
-
-fn from_row(row: &Row) -> Vec<SqlValue> {
-    (0..row.len())
-        .map(|i| {
-            let ty = row.columns()[i].type_();
-            let value = if *ty == Type::INT8 {
-                row.try_get::<_, Option<i64>>(i).ok().flatten().map(SqlValue::Int)
-            } else if *ty == Type::INT4 {
-                row.try_get::<_, Option<i32>>(i).ok().flatten().map(|n| SqlValue::Int(n.into()))
-            } else if *ty == Type::FLOAT8 {
-                row.try_get::<_, Option<f64>>(i).ok().flatten().map(SqlValue::Real)
-            } else {
-                row.try_get::<_, Option<String>>(i).ok().flatten().map(SqlValue::Text)
-            };
-            value.unwrap_or(SqlValue::Null)
-        })
-        .collect()
-}
-
-impl StatsStore for PostgresStats {
-    fn dialect(&self) -> SqlDialect {
-        SqlDialect::Postgres
-    }
-
-    fn record(&self, record: RequestRecord) {
-        self.queue.push(record);
-    }
-
-    fn query<'a>(
-        &'a self,
-        sql: String,
-        params: Vec<SqlValue>,
-    ) -> BoxFuture<'a, Result<Vec<Vec<SqlValue>>, StoreError>> {
-        Box::pin(async move {
-            let fail = |e: tokio_postgres::Error| StoreError(format!("statistics query failed: {e}"));
-            let statement = self.reader.prepare(&sql).await.map_err(fail)?;
-            let params = typed(params, statement.params());
-            let rows = self.reader.query(&statement, &borrowed(&params)).await.map_err(fail)?;
-            Ok(rows.iter().map(from_row).collect())
-        })
-    }
 }
 
 #[cfg(test)]
