@@ -74,7 +74,7 @@ async fn run(args: Args) -> Result<(), String> {
     let keys = config.clients.len();
     let limits = ServerLimits::from_env(&env)?;
     let target = StatsTarget::from_env(&env)?;
-    let stats = Stats::open(&target).await?;
+    let stats = Stats::open_with_limit(&target, Stats::queue_limit(&env)?).await?;
     match &target {
         StatsTarget::Sqlite(path) => tracing::info!("statistics: SQLite at {}", path.display()),
         StatsTarget::Postgres(pg, _) => tracing::info!("statistics: {}", pg.describe()),

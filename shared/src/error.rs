@@ -40,6 +40,8 @@ pub enum GatewayError {
     UpgradeRefused,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("statistics are unavailable: {0}")]
+    StatsUnavailable(String),
     #[error("the gateway's configuration is unavailable; its operator can see why in the log")]
     ConfigUnavailable,
     #[error("the request body stopped arriving for {secs} s")]
@@ -67,7 +69,9 @@ impl GatewayError {
             Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UpgradeRefused => StatusCode::UPGRADE_REQUIRED,
             Self::BadRequest(_) | Self::Flagged { .. } => StatusCode::BAD_REQUEST,
-            Self::StatsDisabled | Self::ConfigUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StatsDisabled | Self::ConfigUnavailable | Self::StatsUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -92,6 +96,7 @@ impl GatewayError {
             Self::Flagged { .. } => "content_flagged",
             Self::StatsDisabled => "statistics_disabled",
             Self::ConfigUnavailable => "config_unavailable",
+            Self::StatsUnavailable(_) => "statistics_unavailable",
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::RateLimited { .. } => "rate_limit_exceeded",

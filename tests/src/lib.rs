@@ -6,6 +6,7 @@ pub mod bodies;
 pub mod mock;
 pub mod speak;
 pub mod sse;
+pub mod tcp_switch;
 pub mod worker;
 
 use std::net::SocketAddr;

@@ -333,3 +333,97 @@ async fn generate_api_key_is_for_admins_and_gives_fresh_keys() {
     assert_eq!(gw.get("/v1/generate-api-key", "first").await.0, 200);
     assert_eq!(gw.get("/v1/generate-api-key", "second").await.0, 403);
 }
+
+/// `url` with its `host:port` replaced by `addr`.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, after) = rest.split_once('@').map_or(("", rest), |(u, a)| (u, a));
+    let path = &after[after.find('/').unwrap_or(after.len())..];
+    let at = if userinfo.is_empty() { String::new() } else { format!("{userinfo}@") };
+    format!("{scheme}://{at}{addr}{path}")
+}
+
+#[tokio::test]
+async fn postgres_statistics_survive_the_database_going_away() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(std::env::var_os("REQUIRE_TEST_DATABASE").is_none(), "CI must set TEST_DATABASE_URL");
+        eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL outage test");
+        return;
+    };
+    if uni_api_tests::native_only("PostgreSQL statistics are the native gateway's") {
+        return;
+    }
+    let db_url = fresh_database(&url).await;
+    let config: tokio_postgres::Config = db_url.parse().unwrap();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let server: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The database is away when the gateway starts.
+    let switch = uni_api_tests::tcp_switch::TcpSwitch::start(server, false).await;
+    let target = StatsTarget::Postgres(PostgresTarget::Url(through(&db_url, switch.addr)), PostgresTls::default());
+    let started = std::time::Instant::now();
+    let stats = Stats::open_with_limit(&target, 5).await.expect("starts without its database").unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    let gw = TestGateway::start_with_stats(&yaml(&a, &b), stats.store()).await;
+
+    // Requests are served; /v1/stats says why it cannot answer.
+    for _ in 0..7 {
+        assert_eq!(gw.chat(TEAM, chat_body("gpt-4o")).await.0, 200);
+    }
+    let (status, body) = gw.get("/v1/stats", ADMIN).await;
+    assert_eq!((status, error_code(&body)), (503, "statistics_unavailable"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("unreachable"), "{body}");
+
+    // Back: the queued records (5 of 7: the queue holds 5) are written; the 2 dropped are counted.
+    switch.set(true);
+    let body = wait_for_stats(&gw, |body| body["totals"]["requests"] == 5).await;
+    assert_eq!(body["dropped_records"], 2, "{body}");
+
+    // Away again mid-flight (open sessions cut), and back: nothing more is lost.
+    switch.set(false);
+    for _ in 0..3 {
+        assert_eq!(gw.chat(TEAM, chat_body("gpt-4o")).await.0, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(gw.get("/v1/stats", ADMIN).await.0, 503);
+    switch.set(true);
+    let body = wait_for_stats(&gw, |body| body["totals"]["requests"] == 8).await;
+    assert_eq!(body["dropped_records"], 2, "{body}");
+}
+
+/// Polls `/v1/stats` (the writer and reader retry with a backoff) until `done` holds.
+async fn wait_for_stats(gw: &TestGateway, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = gw.get("/v1/stats", ADMIN).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "statistics did not recover: {status} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn token_sums_saturate_instead_of_failing() {
+    if uni_api_tests::native_only("reads the native gateway's SQLite file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Stats::open(&StatsTarget::Sqlite(dir.path().join("s.db"))).await.unwrap().unwrap();
+    for _ in 0..3 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let at = uni_api_core::platform::UnixMillis(now);
+        let mut record = RequestRecord { model: "huge".into(), key_id: "k".into(), at, ..RequestRecord::default() };
+        record.usage.prompt_tokens = u64::MAX;
+        record.usage.completion_tokens = u64::MAX / 2;
+        stats.store().record(record);
+    }
+    stats.flush().await;
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    let gw = TestGateway::start_with_stats(&yaml(&a, &b), stats.store()).await;
+    let (status, body) = gw.get("/v1/stats", ADMIN).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totals"]["prompt_tokens"], i64::MAX, "{body}");
+    assert_eq!(body["totals"]["total_tokens"], i64::MAX, "{body}");
+}

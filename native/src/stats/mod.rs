@@ -156,18 +156,35 @@ pub struct Stats {
 impl Stats {
     /// Opens (creating and migrating) the target's database; `None` when statistics are off.
     pub async fn open(target: &StatsTarget) -> Result<Option<Self>, String> {
+        Self::open_with_limit(target, queue::DEFAULT_LIMIT).await
+    }
+
+    /// As `open`, keeping at most `limit` records queued while the database is behind or away.
+    pub async fn open_with_limit(target: &StatsTarget, limit: usize) -> Result<Option<Self>, String> {
         match target {
             StatsTarget::Disabled => Ok(None),
             StatsTarget::Sqlite(path) => {
-                let store = SqliteStats::open(path)?;
+                let store = SqliteStats::open(path, limit)?;
                 let queue = store.queue();
                 Ok(Some(Self { store: Arc::new(store), queue }))
             }
             StatsTarget::Postgres(pg, tls) => {
-                let store = PostgresStats::connect(pg, tls).await?;
+                let store = PostgresStats::connect(pg, tls, limit).await?;
                 let queue = store.queue();
                 Ok(Some(Self { store: Arc::new(store), queue }))
             }
+        }
+    }
+
+    /// `STATS_QUEUE_LIMIT`, else the default.
+    pub fn queue_limit(env: &dyn Fn(&str) -> Option<String>) -> Result<usize, String> {
+        match env("STATS_QUEUE_LIMIT").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+            None => Ok(queue::DEFAULT_LIMIT),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("STATS_QUEUE_LIMIT={v} is not a positive whole number")),
         }
     }
 

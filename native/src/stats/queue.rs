@@ -6,9 +6,14 @@
 //! block of records. A channel carries only a wake-up when the buffer stops being empty (one per
 //! batch, not one per record) and flush requests.
 //!
-//! Invariant: nothing is dropped. The buffer is unbounded; a writer that falls behind takes
-//! everything that has gathered and writes it in transactions of at most `BATCH` rows.
+//! The buffer holds at most `limit` records (`STATS_QUEUE_LIMIT`, default `DEFAULT_LIMIT`): a
+//! writer that falls behind takes everything that has gathered and writes it in transactions of
+//! at most `BATCH` rows; a writer whose database is away puts its batch back (`requeue`) and
+//! tries again later. Past the limit new records are dropped and counted (in O(1): the buffer is
+//! never shifted), so a database
+//! that stays away costs bounded memory and the loss is visible (log, `/v1/stats`).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +27,16 @@ const BATCH: usize = 5000;
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 /// A buffer grown larger than this by a burst is freed after use rather than kept.
 const KEEP_CAPACITY: usize = 4 * BATCH;
+/// Records kept while the database is away (a record is a few hundred bytes).
+pub const DEFAULT_LIMIT: usize = 100_000;
+
+/// What the requests' side and the writer share besides the buffer.
+struct Shared {
+    limit: usize,
+    dropped: AtomicU64,
+    /// Whether records are being dropped now (to log the start and end of a loss once).
+    dropping: AtomicBool,
+}
 
 /// What travels on the channel.
 pub(super) enum Signal {
@@ -36,6 +51,7 @@ pub(super) enum Signal {
 pub(super) struct Queue {
     pending: Arc<Mutex<Vec<RequestRecord>>>,
     signals: mpsc::UnboundedSender<Signal>,
+    shared: Arc<Shared>,
 }
 
 /// The writer's side.
@@ -45,6 +61,9 @@ pub(super) struct Intake {
     /// The emptied buffer of the last batch, swapped in for the next one.
     spare: Vec<RequestRecord>,
     last_batch: usize,
+    shared: Arc<Shared>,
+    /// Flushes of requeued batches, answered when a later batch is written.
+    held_acks: Vec<oneshot::Sender<()>>,
 }
 
 /// Records to write, and who to tell once they are written.
@@ -65,10 +84,39 @@ pub(super) fn lost(error: &dyn std::fmt::Display, records: usize) {
     tracing::error!(error = %error, lost = records, "could not write statistics");
 }
 
-pub(super) fn queue() -> (Queue, Intake) {
+pub(super) fn queue(limit: usize) -> (Queue, Intake) {
     let pending = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::unbounded_channel();
-    (Queue { pending: pending.clone(), signals: tx }, Intake { pending, signals: rx, spare: Vec::new(), last_batch: 0 })
+    let shared = Arc::new(Shared { limit: limit.max(1), dropped: AtomicU64::new(0), dropping: AtomicBool::new(false) });
+    let intake = Intake {
+        pending: pending.clone(),
+        signals: rx,
+        spare: Vec::new(),
+        last_batch: 0,
+        shared: shared.clone(),
+        held_acks: Vec::new(),
+    };
+    (Queue { pending, signals: tx, shared }, intake)
+}
+
+impl Shared {
+    fn dropped(&self, n: usize) {
+        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        if !self.dropping.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                limit = self.limit,
+                "statistics queue full (STATS_QUEUE_LIMIT): dropping the oldest records until the database takes them"
+            );
+        }
+    }
+
+    /// A batch was written: if records were being dropped, say how many in all.
+    fn written(&self) {
+        if self.dropping.swap(false, Ordering::Relaxed) {
+            let total = self.dropped.load(Ordering::Relaxed);
+            tracing::warn!(dropped_total = total, "statistics are being written again");
+        }
+    }
 }
 
 /// A poisoned lock only means a thread panicked mid-push; the records are still whole.
@@ -80,12 +128,22 @@ impl Queue {
     pub fn push(&self, record: RequestRecord) {
         let first = {
             let mut pending = lock(&self.pending);
+            if pending.len() >= self.shared.limit {
+                drop(pending);
+                self.shared.dropped(1);
+                return;
+            }
             pending.push(record);
             pending.len() == 1
         };
         if first && self.signals.send(Signal::Records).is_err() {
             tracing::error!("statistics writer has stopped; records are not kept");
         }
+    }
+
+    /// Records dropped since start because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits until every record queued so far is written.
@@ -120,6 +178,37 @@ impl Intake {
         self.signals.recv().await
     }
 
+    /// After `delay`, everything queued (a requeued batch and what came since), without waiting
+    /// for a wake-up: for a writer trying again after its database went away.
+    pub async fn retry_after(&mut self, delay: std::time::Duration) -> Batch {
+        tokio::time::sleep(delay).await;
+        let mut acks = Vec::new();
+        while let Ok(signal) = self.signals.try_recv() {
+            if let Signal::Flush(ack) = signal {
+                acks.push(ack);
+            }
+        }
+        let records = std::mem::replace(&mut *lock(&self.pending), std::mem::take(&mut self.spare));
+        self.last_batch = records.len();
+        Batch { records, acks }
+    }
+
+    /// Puts the batch's records from `from` on back in front of what has queued since (the
+    /// newest dropped past the limit); its flushes wait for a batch that is written.
+    pub fn requeue(&mut self, batch: Batch, from: usize) {
+        let mut records = batch.records;
+        records.drain(..from.min(records.len()));
+        self.held_acks.extend(batch.acks);
+        let mut pending = lock(&self.pending);
+        records.append(&mut pending);
+        let excess = records.len().saturating_sub(self.shared.limit);
+        if excess > 0 {
+            records.truncate(self.shared.limit);
+            self.shared.dropped(excess);
+        }
+        *pending = records;
+    }
+
     /// Whether to let more records gather before taking a batch: not for a flush, and not
     /// while the writer is behind (its last batch filled a transaction), so a sustained burst
     /// is written as fast as the database allows.
@@ -143,9 +232,13 @@ impl Intake {
         Batch { records, acks }
     }
 
-    /// Answers the batch's flushes and keeps its buffer for the next batch.
+    /// Answers the batch's flushes (and those held from requeued batches) and keeps its buffer
+    /// for the next batch.
     pub fn done(&mut self, batch: Batch) {
-        for ack in batch.acks {
+        if !batch.records.is_empty() {
+            self.shared.written();
+        }
+        for ack in batch.acks.into_iter().chain(self.held_acks.drain(..)) {
             let _ = ack.send(());
         }
         let mut records = batch.records;
@@ -166,7 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_wake_up_per_batch_and_buffers_take_turns() {
-        let (queue, mut intake) = queue();
+        let (queue, mut intake) = queue(DEFAULT_LIMIT);
         queue.push(record("a"));
         queue.push(record("b"));
         let first = intake.wait().await.expect("signal");
@@ -190,7 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_flush_is_answered_with_the_records_queued_before_it() {
-        let (queue, mut intake) = queue();
+        let (queue, mut intake) = queue(DEFAULT_LIMIT);
         queue.push(record("a"));
         let flushing = tokio::spawn({
             let queue = queue.clone();
@@ -210,8 +303,46 @@ mod tests {
 
     #[tokio::test]
     async fn the_writer_stops_when_every_queue_is_gone() {
-        let (queue, mut intake) = queue();
+        let (queue, mut intake) = queue(DEFAULT_LIMIT);
         drop(queue);
         assert!(intake.wait().await.is_none());
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    fn record(model: &str) -> RequestRecord {
+        RequestRecord { model: model.into(), ..RequestRecord::default() }
+    }
+
+    fn models(batch: &Batch) -> Vec<&str> {
+        batch.records.iter().map(|r| r.model.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn past_the_limit_new_records_are_dropped_and_counted() {
+        let (queue, mut intake) = queue(3);
+        for m in ["a", "b", "c", "d"] {
+            queue.push(record(m));
+        }
+        assert_eq!(queue.dropped(), 1);
+        let first = intake.wait().await.unwrap();
+        let batch = intake.take(first);
+        assert_eq!(models(&batch), ["a", "b", "c"]);
+
+        // The database is away: the batch goes back in front of what came since.
+        queue.push(record("e"));
+        intake.requeue(batch, 1);
+        let retried = intake.retry_after(std::time::Duration::ZERO).await;
+        assert_eq!(models(&retried), ["b", "c", "e"]);
+        assert_eq!(queue.dropped(), 1);
+        queue.push(record("f"));
+        queue.push(record("g"));
+        intake.requeue(retried, 0);
+        assert_eq!(queue.dropped(), 3, "f and g had no room");
+        let again = intake.retry_after(std::time::Duration::ZERO).await;
+        assert_eq!(models(&again), ["b", "c", "e"]);
     }
 }

@@ -18,7 +18,7 @@ pub struct SqliteStats {
 
 impl SqliteStats {
     /// Opens or creates the database at `path` (and its folder), migrates it and starts the writer.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path, limit: usize) -> Result<Self, String> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -26,7 +26,7 @@ impl SqliteStats {
         let mut writer = connect(path).map_err(|e| format!("cannot open the statistics database {shown}: {e}"))?;
         migrate(&mut writer).map_err(|e| format!("cannot migrate the statistics database {shown}: {e}"))?;
         let reader = connect(path).map_err(|e| format!("cannot open the statistics database {shown}: {e}"))?;
-        let (queue, mut intake) = queue::queue();
+        let (queue, mut intake) = queue::queue(limit);
         std::thread::Builder::new()
             .name("uni-api-stats".into())
             .spawn(move || {
@@ -143,6 +143,10 @@ impl StatsStore for SqliteStats {
 
     fn record(&self, record: RequestRecord) {
         self.queue.push(record);
+    }
+
+    fn dropped(&self) -> u64 {
+        self.queue.dropped()
     }
 
     fn query<'a>(

@@ -95,6 +95,8 @@ pub(super) async fn stats(
         "channels": channels.iter().map(|g| g.to_json(&["channel"])).collect::<Vec<_>>(),
         "keys": keys.iter().map(|g| g.to_json(&["key_id", "role"])).collect::<Vec<_>>(),
         "channel_success_rates": rates,
+        // Records the store could not keep (its queue was full while the database was away).
+        "dropped_records": store.dropped(),
     });
     Ok(ok(&body))
 }
@@ -234,7 +236,7 @@ fn totals(models: &[Group]) -> Value {
 }
 
 async fn run(store: &dyn StatsStore, sql: String, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, GatewayError> {
-    store.query(sql, params).await.map_err(|e| GatewayError::Internal(e.to_string()))
+    store.query(sql, params).await.map_err(|e| GatewayError::StatsUnavailable(e.to_string()))
 }
 
 fn int(row: &[SqlValue], i: usize) -> i64 {

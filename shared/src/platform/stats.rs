@@ -17,4 +17,9 @@ pub trait StatsStore: MaybeSend + MaybeSync {
     /// Runs a read-only query built by `stats::sql` and returns its rows.
     fn query<'a>(&'a self, sql: String, params: Vec<SqlValue>)
         -> BoxFuture<'a, Result<Vec<Vec<SqlValue>>, StoreError>>;
+
+    /// Records dropped since start because the store could not keep up (its queue was full).
+    fn dropped(&self) -> u64 {
+        0
+    }
 }

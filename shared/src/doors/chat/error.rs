@@ -27,7 +27,10 @@ fn kind(error: &GatewayError) -> &'static str {
         GatewayError::RateLimited { .. } => "rate_limit_error",
         GatewayError::Upstream { status, .. } if status.as_u16() == 429 => "rate_limit_error",
         GatewayError::Upstream { .. } => "upstream_error",
-        GatewayError::StatsDisabled | GatewayError::ConfigUnavailable | GatewayError::Internal(_) => "server_error",
+        GatewayError::StatsDisabled
+        | GatewayError::StatsUnavailable(_)
+        | GatewayError::ConfigUnavailable
+        | GatewayError::Internal(_) => "server_error",
     }
 }
 
