@@ -118,16 +118,22 @@ impl SseDecoder {
     }
 
     /// End of input: an unterminated last line and event still count (many upstreams omit the
-    /// final blank line after `data: [DONE]`).
-    pub fn finish(&mut self, emit: &mut impl FnMut(SseEvent)) {
+    /// final blank line after `data: [DONE]`), within the limit like any other.
+    pub fn finish(&mut self, emit: &mut impl FnMut(SseEvent)) -> Result<(), Oversized> {
         if self.overflowed {
-            return;
+            return Err(Oversized { limit: self.limit });
         }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.process_line(&line, emit);
         }
+        // Checked here too: invalid UTF-8 grows as it is replaced (one byte, three of U+FFFD),
+        // so a line within the limit can make data past it.
+        if self.data.len() > self.limit {
+            return self.overflow();
+        }
         self.dispatch(emit);
+        Ok(())
     }
 
     fn process_line(&mut self, line: &[u8], emit: &mut impl FnMut(SseEvent)) {
@@ -202,7 +208,7 @@ mod tests {
         for c in chunks {
             d.feed(c, &mut |e| out.push(e)).unwrap();
         }
-        d.finish(&mut |e| out.push(e));
+        d.finish(&mut |e| out.push(e)).unwrap();
         out
     }
 
@@ -254,6 +260,13 @@ mod tests {
         let mut d = SseDecoder::with_limit(16);
         let many_lines = b"data: 0123456789\ndata: 0123456789\n";
         assert!(d.feed(many_lines, &mut |e| out.push(e)).is_err(), "an event's lines add up");
+        // Found by fuzzing: an unterminated last line of invalid UTF-8 within the line limit
+        // grew past it as U+FFFD replaced each byte, and was emitted at the end of input.
+        let mut d = SseDecoder::with_limit(16);
+        let before = out.len();
+        assert!(d.feed(b"data:\xbf\xbf\xbf\xbf\xbf\xbf\xbf\xbf", &mut |e| out.push(e)).is_ok());
+        assert_eq!(d.finish(&mut |e| out.push(e)), Err(Oversized { limit: 16 }));
+        assert_eq!(out.len(), before, "nothing past the limit is emitted");
     }
 
     proptest! {

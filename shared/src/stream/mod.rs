@@ -290,8 +290,10 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
                     return Ok(());
                 }
                 None => {
-                    self.decoder.finish(&mut |e| events.push_back(e));
-                    self.upstream_end = Some(UpstreamEnd::Eof);
+                    self.upstream_end = Some(match self.decoder.finish(&mut |e| events.push_back(e)) {
+                        Ok(()) => UpstreamEnd::Eof,
+                        Err(oversized) => UpstreamEnd::Broken(oversized.into()),
+                    });
                     return Ok(());
                 }
             }
