@@ -60,7 +60,7 @@ fn run_stream(dialect: Dialect, input: &[u8], chunks: &[&[u8]]) -> String {
     for chunk in chunks {
         decoder.feed(chunk, &mut |e| events.push(e)).expect("within the limit");
     }
-    decoder.finish(&mut |e| events.push(e));
+    decoder.finish(&mut |e| events.push(e)).expect("fixtures are within the limit");
     let mut out = Vec::new();
     for event in &events {
         match translator.on_event(event, &mut out) {

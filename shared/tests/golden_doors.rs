@@ -189,7 +189,7 @@ fn drive<T: StreamTranslator, E: FrameEncoder>(mut translator: T, mut encoder: E
     for chunk in chunks {
         decoder.feed(chunk, &mut |e| events.push(e)).expect("within the limit");
     }
-    decoder.finish(&mut |e| events.push(e));
+    decoder.finish(&mut |e| events.push(e)).expect("fixtures are within the limit");
     let mut frames = VecDeque::new();
     let mut payloads = Vec::new();
     let mut outcome = None;
