@@ -89,6 +89,26 @@ async fn transcriptions_are_relayed_as_multipart_with_the_model_renamed_and_fail
 }
 
 #[tokio::test]
+async fn a_second_model_field_sent_as_a_file_does_not_reach_the_upstream() {
+    // The key may use `whisper`; a file field called `model` naming another model must not
+    // reach the upstream, whose form parser might take it over the text field.
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    a.script([Reply::Json(200, json!({"text": "ok"}))]);
+    let gw = TestGateway::start(&yaml(&a, &b, "")).await;
+    let (content_type, mut body) = form(&[("model", "whisper")], Some(AUDIO));
+    let end = body.len() - "------client-boundary-42--\r\n".len();
+    body.splice(
+        end..end,
+        b"------client-boundary-42\r\nContent-Disposition: form-data; name=\"model\"; filename=\"m.txt\"\r\nContent-Type: text/plain\r\n\r\ngpt-4-expensive\r\n".iter().copied(),
+    );
+    let response = transcribe(&gw, &content_type, body).await;
+    assert_eq!(response.status(), 200);
+    let raw = &a.raw_bodies()[0];
+    assert!(!raw.contains("expensive"), "{raw}");
+    assert_eq!(raw.matches("name=\"model\"\r\n\r\nwhisper-1\r\n").count(), 2, "{raw}");
+}
+
+#[tokio::test]
 async fn bad_transcription_requests_get_clear_errors() {
     let (a, b) = (Mock::start("a").await, Mock::start("b").await);
     let gw = TestGateway::start(&yaml(&a, &b, "  max_audio_upload_mb: 1\n")).await;

@@ -51,6 +51,8 @@ impl Form {
     }
 
     /// The form as the upstream gets it: every field as sent, but `model` set to `model`.
+    /// Every field called `model` is written as that text, a file field too: the upstream must
+    /// see only the model the gateway routed to, whatever else the client dressed up as one.
     pub fn encode(&self, model: &str, boundary: &str) -> Bytes {
         let size: usize = self.parts.iter().map(|p| p.data.len() + 160).sum();
         let mut out = BytesMut::with_capacity(size + 64);
@@ -58,6 +60,12 @@ impl Form {
             out.put_slice(
                 format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"", quoted(&part.name)).as_bytes(),
             );
+            if part.name == "model" {
+                out.put_slice(b"\r\n\r\n");
+                out.put_slice(model.as_bytes());
+                out.put_slice(b"\r\n");
+                continue;
+            }
             if let Some(filename) = &part.filename {
                 out.put_slice(format!("; filename=\"{}\"", quoted(filename)).as_bytes());
             }
@@ -66,11 +74,7 @@ impl Form {
                 out.put_slice(format!("Content-Type: {}\r\n", content_type.replace(['\r', '\n'], "")).as_bytes());
             }
             out.put_slice(b"\r\n");
-            if part.name == "model" && part.filename.is_none() {
-                out.put_slice(model.as_bytes());
-            } else {
-                out.put_slice(&part.data);
-            }
+            out.put_slice(&part.data);
             out.put_slice(b"\r\n");
         }
         out.put_slice(format!("--{boundary}--\r\n").as_bytes());
@@ -78,9 +82,10 @@ impl Form {
     }
 }
 
-/// A name or filename inside a quoted header parameter, escaped as browsers do.
+/// A name or filename inside a quoted header parameter, escaped as browsers do, and a backslash
+/// too: parsers that honour RFC 2045's quoted-pair would read `\"` as a quote inside the value.
 fn quoted(value: &str) -> String {
-    value.replace('"', "%22").replace('\r', "%0D").replace('\n', "%0A")
+    value.replace('"', "%22").replace('\\', "%5C").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 #[cfg(test)]
@@ -105,6 +110,31 @@ mod tests {
         assert_eq!(again.parts[0].data, form.parts[0].data);
         assert_eq!(again.parts[0].content_type.as_deref(), Some("audio/wav"));
         assert_eq!(again.parts.len(), 3);
+    }
+
+    #[test]
+    fn every_field_called_model_goes_out_as_the_routed_model() {
+        // A file field named `model` next to the text one: the upstream must not get to read it.
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ncheap\r\n--XyZ\r\nContent-Disposition: form-data; name=\"model\"; filename=\"m.txt\"\r\nContent-Type: text/plain\r\n\r\nexpensive\r\n--XyZ--\r\n";
+        let form = block_on(Form::parse("multipart/form-data; boundary=XyZ", Bytes::from(body))).unwrap();
+        let encoded = form.encode("upstream-model", "b");
+        let again = block_on(Form::parse("multipart/form-data; boundary=b", encoded.clone())).unwrap();
+        assert!(again.parts.iter().all(|p| p.name == "model" && p.filename.is_none() && p.data == "upstream-model"));
+        assert!(!String::from_utf8_lossy(&encoded).contains("expensive"));
+    }
+
+    #[test]
+    fn names_are_written_so_that_no_parser_reads_them_differently() {
+        let form = Form {
+            parts: vec![Part {
+                name: "a\\".into(),
+                filename: Some("x\"y\r\n.wav".into()),
+                content_type: None,
+                data: Bytes::from_static(b"RIFF"),
+            }],
+        };
+        let encoded = String::from_utf8(form.encode("m", "b").to_vec()).unwrap();
+        assert!(encoded.contains("name=\"a%5C\"; filename=\"x%22y%0D%0A.wav\""), "{encoded}");
     }
 
     #[test]
