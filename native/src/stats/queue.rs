@@ -105,7 +105,7 @@ impl Shared {
         if !self.dropping.swap(true, Ordering::Relaxed) {
             tracing::error!(
                 limit = self.limit,
-                "statistics queue full (STATS_QUEUE_LIMIT): dropping the oldest records until the database takes them"
+                "statistics queue full (STATS_QUEUE_LIMIT): new records are dropped until the database takes the queued ones"
             );
         }
     }
