@@ -70,6 +70,8 @@ struct MockState {
     models: Option<(u16, Value)>,
     received: Vec<Recorded>,
     raw_bodies: Vec<String>,
+    /// Keeps no record of requests (long runs: the soak).
+    forgetful: bool,
 }
 
 /// A running mock upstream.
@@ -128,6 +130,11 @@ impl Mock {
         self.received().into_iter().filter(|r| r.path.ends_with("/chat/completions")).collect()
     }
 
+    /// Stops recording requests, so a long run does not grow the mock's memory.
+    pub fn forget_requests(&self) {
+        self.state.lock().forgetful = true;
+    }
+
     pub fn count(&self) -> usize {
         self.chat_requests().len()
     }
@@ -143,14 +150,16 @@ async fn handle(State((state, cancelled)): State<Shared>, request: Request) -> R
     let path = parts.uri.path().to_owned();
     let (reply, name, models) = {
         let mut s = state.lock();
-        s.received.push(Recorded {
-            method: parts.method.to_string(),
-            path: path.clone(),
-            uri: parts.uri.to_string(),
-            headers: parts.headers.clone(),
-            body: body.clone(),
-        });
-        s.raw_bodies.push(raw_body);
+        if !s.forgetful {
+            s.received.push(Recorded {
+                method: parts.method.to_string(),
+                path: path.clone(),
+                uri: parts.uri.to_string(),
+                headers: parts.headers.clone(),
+                body: body.clone(),
+            });
+            s.raw_bodies.push(raw_body);
+        }
         let reply = s.script.pop_front().or_else(|| s.fallback.clone()).unwrap_or(Reply::Normal);
         (reply, s.name.clone(), s.models.clone())
     };
