@@ -13,26 +13,48 @@ use worker::{D1Database, D1PreparedStatement};
 
 pub const BINDING: &str = "STATS_DB";
 
+/// Records an isolate keeps while D1 cannot take them; past it new ones are dropped and counted.
+const QUEUE_LIMIT: usize = 10_000;
+
 pub struct D1Stats {
     db: D1Database,
     queue: RefCell<Vec<RequestRecord>>,
     migrated: Cell<bool>,
+    dropped: Cell<u64>,
 }
 
 impl D1Stats {
     pub fn new(db: D1Database) -> Self {
-        Self { db, queue: RefCell::new(Vec::new()), migrated: Cell::new(false) }
+        Self { db, queue: RefCell::new(Vec::new()), migrated: Cell::new(false), dropped: Cell::new(0) }
     }
 
-    /// Writes every queued record in one D1 batch. Called from `waitUntil` after a response.
+    /// Writes every queued record in one D1 batch. Called from `waitUntil` after a response,
+    /// and before a statistics query. Records it could not write stay queued for the next flush:
+    /// a stream the client abandoned may be let go of (and recorded) after its request ended,
+    /// where no I/O is allowed, so its record waits for the next request to write it.
     pub async fn flush(&self) {
         let records = std::mem::take(&mut *self.queue.borrow_mut());
         if records.is_empty() {
             return;
         }
         if let Err(e) = self.write(&records).await {
-            worker::console_error!("uni-api: could not write {} statistics records to D1: {e}", records.len());
+            worker::console_warn!("uni-api: {} statistics records wait for the next write to D1: {e}", records.len());
+            let mut queue = self.queue.borrow_mut();
+            let newer = std::mem::replace(&mut *queue, records);
+            queue.extend(newer);
+            let excess = queue.len().saturating_sub(QUEUE_LIMIT);
+            if excess > 0 {
+                queue.truncate(QUEUE_LIMIT);
+                self.count_dropped(excess);
+            }
         }
+    }
+
+    fn count_dropped(&self, n: usize) {
+        if self.dropped.get() == 0 {
+            worker::console_error!("uni-api: statistics queue full ({QUEUE_LIMIT} records): new records are dropped");
+        }
+        self.dropped.set(self.dropped.get() + n as u64);
     }
 
     async fn write(&self, records: &[RequestRecord]) -> worker::Result<()> {
@@ -112,7 +134,17 @@ impl StatsStore for D1Stats {
     }
 
     fn record(&self, record: RequestRecord) {
-        self.queue.borrow_mut().push(record);
+        let mut queue = self.queue.borrow_mut();
+        if queue.len() >= QUEUE_LIMIT {
+            drop(queue);
+            self.count_dropped(1);
+            return;
+        }
+        queue.push(record);
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.get()
     }
 
     fn query<'a>(
