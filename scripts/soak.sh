@@ -4,7 +4,8 @@
 # then against the Worker in local workerd. Reports the gateway process's RSS (at start, after
 # warm-up, peak, end), its file descriptors and whether every request is in the statistics;
 # fails on an unexpected answer, a request missing from the statistics, leaked descriptors or
-# native memory that keeps growing. Results: BENCHMARKS.md, "Soak".
+# native memory that keeps growing. On the Worker an abandoned stream is recorded when workerd
+# collects it, so those not collected yet are reported apart. Results: BENCHMARKS.md, "Soak".
 # Usage: scripts/soak.sh [native|worker|both]   (SOAK_CONCURRENCY, default 8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
