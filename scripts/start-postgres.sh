@@ -36,6 +36,11 @@ else
   echo "openssl not found: the server runs without TLS" >&2
   ssl=""
 fi
+# A throwaway server an earlier run left on this port (.ci/run twice on one machine) goes first.
+for old in /tmp/uni-api-pg.*/data; do
+  [ -f "$old/postmaster.pid" ] && [ "$(sed -n 4p "$old/postmaster.pid")" = "$port" ] || continue
+  as_pg "'$bin/pg_ctl' -D '$old' -m fast -w stop" >&2 || true
+done
 as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off $ssl\" start" >&2 ||
   { cat "$dir/server.log" >&2; exit 1; }
 echo "postgres://postgres@127.0.0.1:$port/postgres"
