@@ -56,6 +56,12 @@ pub enum GatewayError {
     Flagged { categories: String },
     #[error("{message}")]
     Upstream { status: StatusCode, message: String, attempts: Vec<Attempt> },
+    #[error("the new configuration was refused and the running one kept: {0}")]
+    ConfigRejected(String),
+    #[error("{0}")]
+    NotOnThisHost(&'static str),
+    #[error("the gateway is shutting down; retry the request")]
+    ShuttingDown,
     #[error("{0}")]
     Internal(String),
 }
@@ -76,6 +82,9 @@ impl GatewayError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { status, .. } => *status,
+            Self::ConfigRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotOnThisHost(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,6 +114,9 @@ impl GatewayError {
                 504 => "upstream_timeout",
                 _ => "upstream_failed",
             },
+            Self::ConfigRejected(_) => "config_rejected",
+            Self::NotOnThisHost(_) => "not_implemented",
+            Self::ShuttingDown => "server_shutting_down",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -34,6 +34,9 @@ pub struct Provider {
     pub base_url: String,
     pub dialect: Dialect,
     pub keys: Vec<Secret>,
+    /// Per key, a one-way fingerprint: its name in the state store, so cooldowns and rate
+    /// windows follow the key itself across a reload that reorders or removes keys.
+    pub key_ids: Vec<Arc<str>>,
     pub models: ModelSource,
     /// `false`: skip this channel for requests that carry tools.
     pub tools: bool,

@@ -220,6 +220,7 @@ impl Builder {
             name: name.into(),
             base_url,
             dialect,
+            key_ids: keys.iter().map(|k| crate::stats::key_fingerprint(k.expose()).into()).collect(),
             keys,
             models,
             tools: raw.tools.unwrap_or(true),

@@ -17,7 +17,7 @@ const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-fn require_admin(inner: &Inner, client: usize) -> Result<(), GatewayError> {
+pub(super) fn require_admin(inner: &Inner, client: usize) -> Result<(), GatewayError> {
     if inner.config.clients[client].is_admin {
         Ok(())
     } else {
@@ -26,7 +26,7 @@ fn require_admin(inner: &Inner, client: usize) -> Result<(), GatewayError> {
 }
 
 fn stats_store(inner: &Inner) -> Result<&dyn StatsStore, GatewayError> {
-    inner.platform.stats.as_deref().ok_or(GatewayError::StatsDisabled)
+    inner.platform.stats.as_deref().filter(|s| s.queryable()).ok_or(GatewayError::StatsDisabled)
 }
 
 fn ok(body: &Value) -> http::Response<ResponseBody> {

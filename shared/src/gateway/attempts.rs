@@ -140,7 +140,7 @@ impl<'a> Run<'a> {
 
     /// Whether the request may make no more attempts (`AUTO_RETRY`).
     pub fn exhausted(&mut self) -> bool {
-        if self.remaining().is_zero() {
+        if self.remaining().is_zero() || self.inner.platform.runtime.shutting_down() {
             self.out_of_time = true;
         }
         self.out_of_time || self.made >= self.max_attempts
@@ -213,7 +213,11 @@ impl<'a> Run<'a> {
                 break;
             }
             if let (Some(k), Some(rules)) = (slot.key, key_rules) {
-                let id = StoreKey::KeyRate { provider: &provider.name, key: k, upstream: &candidate.upstream };
+                let id = StoreKey::KeyRate {
+                    provider: &provider.name,
+                    key: &provider.key_ids[k],
+                    upstream: &candidate.upstream,
+                };
                 if admit(self.inner, id, rules, self.now).await != Admission::Admitted {
                     limited += 1;
                     continue;
@@ -252,6 +256,11 @@ impl<'a> Run<'a> {
                 reason: reason.clone(),
             });
             tracing::debug!(channel = %channel, reason = %LogText(&reason), "attempt failed");
+            if failure == Failure::Timeout && self.inner.platform.runtime.shutting_down() {
+                // Cut short by the host's shutdown: not the channel's fault, and no more tries.
+                self.out_of_time = true;
+                return Ok(None);
+            }
             if failure == Failure::Timeout && self.remaining().is_zero() {
                 // Cut short by the request's deadline, not the channel's own timeout: no cooldown.
                 self.out_of_time = true;
@@ -327,8 +336,10 @@ impl<'a> Run<'a> {
         if provider.key_cooldown.is_zero() {
             return order;
         }
-        let ids: Vec<String> =
-            order.iter().map(|&key| StoreKey::KeyCooldown { provider: &provider.name, key }.to_string()).collect();
+        let ids: Vec<String> = order
+            .iter()
+            .map(|&key| StoreKey::KeyCooldown { provider: &provider.name, key: &provider.key_ids[key] }.to_string())
+            .collect();
         let ends = store.cooldowns(&ids, self.now).await.unwrap_or_else(|_| vec![None; ids.len()]);
         order.into_iter().zip(ends).filter(|(_, end)| end.is_none()).map(|(k, _)| k).collect()
     }
@@ -340,7 +351,7 @@ impl<'a> Run<'a> {
         let key_scoped = scope == Scope::Key && provider.keys.len() > 1;
         let (id, period) = match (key_scoped, key) {
             (true, Some(key)) if !provider.key_cooldown.is_zero() => {
-                (StoreKey::KeyCooldown { provider: &provider.name, key }, provider.key_cooldown)
+                (StoreKey::KeyCooldown { provider: &provider.name, key: &provider.key_ids[key] }, provider.key_cooldown)
             }
             (false, _) if !channel_period.is_zero() => {
                 (StoreKey::ChannelCooldown { provider: &provider.name, upstream: &candidate.upstream }, channel_period)
@@ -535,7 +546,8 @@ fn request_error<'a>(
 
 fn stream_failure(error: StreamError) -> AttemptError {
     let failure = match error {
-        StreamError::Idle(_) => Failure::Timeout,
+        // A stream the host's shutdown cut before its first token: the caller sees the shutdown.
+        StreamError::Idle(_) | StreamError::ShuttingDown => Failure::Timeout,
         StreamError::Transport(_) => Failure::Transport,
         StreamError::Truncated | StreamError::Corrupt(_) | StreamError::Upstream(_) | StreamError::Oversized(_) => {
             Failure::BadResponse

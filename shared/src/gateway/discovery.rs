@@ -18,13 +18,19 @@ pub(super) fn needed(config: &Config) -> bool {
     config.providers.iter().any(|p| p.models == ModelSource::Discover)
 }
 
-pub(super) async fn discover(config: &Config, platform: &Platform) -> (HashMap<usize, Vec<String>>, Vec<String>) {
-    let jobs = config
-        .providers
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.models == ModelSource::Discover)
-        .map(|(i, p)| async move { (i, discover_one(config, p, platform).await) });
+/// The providers (by index) that discover their models.
+pub(super) fn wanted(config: &Config) -> impl Iterator<Item = usize> + '_ {
+    config.providers.iter().enumerate().filter(|(_, p)| p.models == ModelSource::Discover).map(|(i, _)| i)
+}
+
+/// Asks each of `providers` (indices) for its model list, all at once.
+pub(super) async fn discover(
+    config: &Config,
+    platform: &Platform,
+    providers: &[usize],
+) -> (HashMap<usize, Vec<String>>, Vec<String>) {
+    let jobs =
+        providers.iter().map(|&i| async move { (i, discover_one(config, &config.providers[i], platform).await) });
     let mut found = HashMap::new();
     let mut warnings = Vec::new();
     for (i, result) in join_all(jobs).await {
@@ -35,7 +41,7 @@ pub(super) async fn discover(config: &Config, platform: &Platform) -> (HashMap<u
                 found.insert(i, ids);
             }
             Err(reason) => warnings.push(format!(
-                "providers[{i}] ({name}): model discovery failed: {reason}; it serves no models until restarted"
+                "providers[{i}] ({name}): model discovery failed: {reason}; it serves no models until a later try succeeds"
             )),
         }
     }

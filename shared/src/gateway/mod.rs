@@ -37,23 +37,32 @@ use accounting::Ledger;
 use request::ClientRequest;
 use routes::Route;
 
+pub use routes::HostRoute;
+
 pub use crate::body::ResponseBody;
 
 pub use accounting::ClientAddr;
 pub use auth::{authenticate, authenticate_with};
+pub use keys::cooldown_subject;
 
 /// Largest request body the gateway reads (LLM requests with inline images can be large).
 pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// The gateway: configuration, model catalog and the host's ports.
+///
+/// The configuration can be replaced while requests run (`reload`): each request takes the
+/// generation current when it starts and runs under it to its end, streams included.
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<Inner>,
+    current: Arc<RwLock<Arc<Inner>>>,
 }
 
+/// One generation: a config, everything derived from it, and the host's ports.
 struct Inner {
     config: Arc<Config>,
     catalog: RwLock<Arc<Catalog>>,
+    /// Model lists found so far for providers without `model:`, by provider index.
+    discovered: RwLock<HashMap<usize, Vec<String>>>,
     platform: Platform,
     vertex_tokens: vertex::TokenSlots,
     /// Per provider: it answered that it has no route for a door's own API (an OpenAI-compatible
@@ -71,8 +80,47 @@ fn trimmed(path: &str) -> &str {
 }
 
 impl Inner {
+    fn new(config: Config, platform: Platform, discovered: HashMap<usize, Vec<String>>) -> Self {
+        let catalog = Catalog::new(&config, &discovered);
+        let vertex_tokens = vertex::slots(config.providers.len());
+        let lacks_native_route = (0..config.providers.len()).map(|_| Default::default()).collect();
+        Self {
+            config: Arc::new(config),
+            catalog: RwLock::new(Arc::new(catalog)),
+            discovered: RwLock::new(discovered),
+            platform,
+            vertex_tokens,
+            lacks_native_route,
+        }
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Providers that discover their models and have no list yet.
+    fn undiscovered(&self) -> Vec<usize> {
+        let found = self.discovered.read().unwrap_or_else(|e| e.into_inner());
+        discovery::wanted(&self.config).filter(|i| !found.contains_key(i)).collect()
+    }
+
+    /// Asks the upstreams of `providers` for their model lists and serves what they answer.
+    async fn discover(&self, providers: &[usize]) -> Vec<String> {
+        if providers.is_empty() {
+            return Vec::new();
+        }
+        let (found, warnings) = discovery::discover(&self.config, &self.platform, providers).await;
+        if !found.is_empty() {
+            self.install_lists(found);
+        }
+        warnings
+    }
+
+    fn install_lists(&self, found: HashMap<usize, Vec<String>>) {
+        let mut discovered = self.discovered.write().unwrap_or_else(|e| e.into_inner());
+        discovered.extend(found);
+        let catalog = Catalog::new(&self.config, &discovered);
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
     }
 }
 
@@ -80,66 +128,92 @@ impl Gateway {
     /// A gateway serving the models listed in `config`. Providers without a `model:` list serve
     /// nothing until `discover_models` has run.
     pub fn new(config: Config, platform: Platform) -> Self {
-        let catalog = Catalog::new(&config, &HashMap::new());
-        let vertex_tokens = vertex::slots(config.providers.len());
-        let lacks_native_route = (0..config.providers.len()).map(|_| Default::default()).collect();
-        Self {
-            inner: Arc::new(Inner {
-                config: Arc::new(config),
-                catalog: RwLock::new(Arc::new(catalog)),
-                platform,
-                vertex_tokens,
-                lacks_native_route,
-            }),
-        }
+        let inner = Inner::new(config, platform, HashMap::new());
+        Self { current: Arc::new(RwLock::new(Arc::new(inner))) }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// The generation a request runs under.
+    fn inner(&self) -> Arc<Inner> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The configuration new requests run under.
+    pub fn config(&self) -> Arc<Config> {
+        self.inner().config.clone()
+    }
+
+    /// Replaces the configuration for every request that starts from now on; requests already
+    /// running finish under the one they started with. State kept in the store (cooldowns, rate
+    /// windows, round-robin positions) is named by provider, model and key fingerprint, so what
+    /// still exists in `config` keeps its state. Model lists already discovered for a provider
+    /// with the same name and upstream are kept; the rest are discovered before the swap.
+    /// Returns one warning per provider whose discovery failed.
+    pub async fn reload(&self, config: Config) -> Vec<String> {
+        let old = self.inner();
+        let kept: HashMap<usize, Vec<String>> = {
+            let found = old.discovered.read().unwrap_or_else(|e| e.into_inner());
+            discovery::wanted(&config)
+                .filter_map(|i| {
+                    let provider = &config.providers[i];
+                    let before = old.config.providers.iter().position(|p| {
+                        p.name == provider.name && p.base_url == provider.base_url && p.dialect == provider.dialect
+                    })?;
+                    found.get(&before).map(|ids| (i, ids.clone()))
+                })
+                .collect()
+        };
+        let next = Inner::new(config, old.platform.clone(), kept);
+        let warnings = next.discover(&next.undiscovered()).await;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        warnings
     }
 
     /// The largest request body the host should read: chat bodies or audio uploads, whichever
     /// limit is larger.
     pub fn max_body_bytes(&self) -> usize {
-        MAX_REQUEST_BODY_BYTES.max(self.inner.config.global.max_audio_bytes)
+        MAX_REQUEST_BODY_BYTES.max(self.inner().config.global.max_audio_bytes)
     }
 
     /// Whether any provider asks for its model list to be discovered.
     pub fn needs_discovery(&self) -> bool {
-        discovery::needed(&self.inner.config)
+        discovery::needed(&self.inner().config)
     }
 
-    /// Like `discover_models`, and also returns the lists found, by provider name, for a host
+    /// How many providers discover their models and have no list yet (their upstream could not
+    /// say): a host retries `discover_models` while this is above zero.
+    pub fn undiscovered_providers(&self) -> usize {
+        self.inner().undiscovered().len()
+    }
+
+    /// Like `discover_models`, and also returns every list known, by provider name, for a host
     /// that caches them (the Worker keeps them in KV).
     pub async fn discover_model_lists(&self) -> (HashMap<String, Vec<String>>, Vec<String>) {
-        let config = &self.inner.config;
-        let (found, warnings) = discovery::discover(config, &self.inner.platform).await;
-        let catalog = Catalog::new(config, &found);
-        *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
-        let lists = found.into_iter().map(|(i, ids)| (config.providers[i].name.to_string(), ids)).collect();
+        let inner = self.inner();
+        let warnings = inner.discover(&inner.undiscovered()).await;
+        let found = inner.discovered.read().unwrap_or_else(|e| e.into_inner());
+        let lists = found.iter().map(|(&i, ids)| (inner.config.providers[i].name.to_string(), ids.clone())).collect();
         (lists, warnings)
     }
 
     /// Serves model lists found earlier (by provider name), instead of asking the upstreams.
     pub fn use_model_lists(&self, lists: &HashMap<String, Vec<String>>) {
-        let config = &self.inner.config;
-        let found: HashMap<usize, Vec<String>> = config
+        let inner = self.inner();
+        let found: HashMap<usize, Vec<String>> = inner
+            .config
             .providers
             .iter()
             .enumerate()
             .filter_map(|(i, p)| lists.get(&*p.name).map(|ids| (i, ids.clone())))
             .collect();
-        let catalog = Catalog::new(config, &found);
-        *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        inner.install_lists(found);
     }
 
-    /// Fetches the model list of every provider without `model:`; returns one warning per
-    /// provider whose upstream could not say (that provider serves nothing until a restart).
+    /// Fetches the model list of every provider without `model:` that has none yet; returns one
+    /// warning per provider whose upstream could not say (it serves nothing until a later call
+    /// succeeds).
     pub async fn discover_models(&self) -> Vec<String> {
-        let (found, warnings) = discovery::discover(&self.inner.config, &self.inner.platform).await;
-        let catalog = Catalog::new(&self.inner.config, &found);
-        *self.inner.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
-        warnings
+        let inner = self.inner();
+        inner.discover(&inner.undiscovered()).await
     }
 
     /// `error` rendered as the API of `path` answers errors; for hosts that refuse a request
@@ -158,14 +232,34 @@ impl Gateway {
             return None;
         }
         let query = parts.uri.query().filter(|_| route.key_in_query());
-        authenticate_with(&self.inner.config, &parts.headers, query)
+        authenticate_with(&self.inner().config, &parts.headers, query)
+            .err()
+            .map(|error| Door::for_path(path).error_response(&error))
+    }
+
+    /// The route of a request the host answers itself (`/metrics`, the config reload), if it
+    /// is one; the host then calls `admin_refusal` unless it chose to make the route public.
+    pub fn host_route(&self, parts: &http::request::Parts) -> Option<HostRoute> {
+        match routes::route(trimmed(parts.uri.path()), &parts.method) {
+            Route::Host(route) => Some(route),
+            _ => None,
+        }
+    }
+
+    /// `None` when the request carries an admin key (role `admin`); else the 401 or 403 to answer.
+    pub fn admin_refusal(&self, parts: &http::request::Parts) -> Option<http::Response<ResponseBody>> {
+        let inner = self.inner();
+        let path = trimmed(parts.uri.path());
+        authenticate_with(&inner.config, &parts.headers, None)
+            .and_then(|client| admin::require_admin(&inner, client))
             .err()
             .map(|error| Door::for_path(path).error_response(&error))
     }
 
     /// Serves one request.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
-        let inner = &*self.inner;
+        let generation = self.inner();
+        let inner = &*generation;
         let (parts, body) = request.into_parts();
         let path = trimmed(parts.uri.path());
         let route = routes::route(path, &parts.method);
@@ -225,6 +319,9 @@ impl Gateway {
             Route::GenerateKey => admin::generate_api_key(inner, client),
             Route::Stats => admin::stats(inner, client, parts.uri.query()).await,
             Route::TokenUsage => admin::token_usage(inner, client, parts.uri.query()).await,
+            Route::Host(route) => {
+                admin::require_admin(inner, client).and_then(|()| Err(GatewayError::NotOnThisHost(route.unavailable())))
+            }
             Route::WrongMethod(allowed) => Err(GatewayError::MethodNotAllowed(path.into(), allowed)),
             Route::Unknown => Err(GatewayError::RouteNotFound { method: parts.method.to_string(), path: path.into() }),
         };

@@ -63,7 +63,7 @@ pub(super) async fn route(
     let candidates = eligible(inner, client, request)?;
     let limits = [
         (config.global.rate_limit.as_ref(), StoreKey::GlobalRate { model }),
-        (key.rate_limit.as_ref(), StoreKey::ClientRate { client, model }),
+        (key.rate_limit.as_ref(), StoreKey::ClientRate { client: &key.fingerprint, model }),
     ];
     for (table, id) in limits {
         if let Some(rules) = table.and_then(|t| t.lookup(model)) {
@@ -76,7 +76,7 @@ pub(super) async fn route(
         }
     }
 
-    let ordered = order(inner, client, key, request, candidates, now).await;
+    let ordered = order(inner, key, request, candidates, now).await;
     let mut run = Run::new(inner, request, now, key.auto_retry.max_attempts());
     for candidate in &ordered {
         if run.exhausted() {
@@ -99,6 +99,9 @@ pub(super) async fn route(
     }
     let out_of_time = run.ran_out_of_time();
     let (failures, attempts) = run.into_failures();
+    if out_of_time && inner.platform.runtime.shutting_down() {
+        return Err(GatewayError::ShuttingDown);
+    }
     let status = if out_of_time { http::StatusCode::GATEWAY_TIMEOUT } else { final_status(&failures) };
     let tried = attempts.len();
     Err(GatewayError::Upstream {
@@ -169,7 +172,6 @@ fn eligible(inner: &Inner, client: usize, request: &ClientRequest) -> Result<Vec
 /// The channels in the order to try them, without those cooling down.
 async fn order(
     inner: &Inner,
-    client: usize,
     key: &ClientKey,
     request: &ClientRequest,
     candidates: Vec<Candidate>,
@@ -189,7 +191,7 @@ async fn order(
         None => {
             let store = &*inner.platform.store;
             let cursor = if key.scheduling.uses_cursor() && candidates.len() > 1 {
-                let id = StoreKey::ChannelCursor { client, model }.to_string();
+                let id = StoreKey::ChannelCursor { client: &key.fingerprint, model }.to_string();
                 store.next_cursor(&id).await.unwrap_or_else(degraded)
             } else {
                 0

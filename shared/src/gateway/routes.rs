@@ -27,6 +27,8 @@ pub(super) enum Route<'a> {
     GenerateKey,
     Stats,
     TokenUsage,
+    /// A route only some hosts serve (they answer it before the core sees it).
+    Host(HostRoute),
     /// A known path asked with another method; the one it takes.
     WrongMethod(&'static str),
     Unknown,
@@ -41,6 +43,25 @@ impl Route<'_> {
     /// Whether the key may come in the query (`?key=`), as Google's clients send it.
     pub fn key_in_query(self) -> bool {
         matches!(self, Self::Gemini { .. } | Self::GeminiModels | Self::GeminiModel(_))
+    }
+}
+
+/// Routes a host answers itself, after `Gateway::admin_refusal`; a host without them gets the
+/// core's 501.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostRoute {
+    /// `GET /metrics`: Prometheus exposition of the host's counters.
+    Metrics,
+    /// `POST /v1/api_config/reload`: read the config again and swap it in.
+    ReloadConfig,
+}
+
+impl HostRoute {
+    pub(super) fn unavailable(self) -> &'static str {
+        match self {
+            Self::Metrics => "/metrics is served by the native gateway; on Cloudflare Workers use the dashboard's analytics and /v1/stats",
+            Self::ReloadConfig => "config reload is served by the native gateway; the Worker reads CONFIG_URL again every CONFIG_TTL seconds",
+        }
     }
 }
 
@@ -62,9 +83,16 @@ pub(super) fn route<'a>(path: &'a str, method: &Method) -> Route<'a> {
         "/v1/generate-api-key" if get => Route::GenerateKey,
         "/v1/stats" if get => Route::Stats,
         "/v1/token_usage" if get => Route::TokenUsage,
-        "/v1/models" | "/models" | "/v1/generate-api-key" | "/v1/stats" | "/v1/token_usage" | "/v1beta/models" => {
-            Route::WrongMethod("GET")
-        }
+        "/metrics" if get => Route::Host(HostRoute::Metrics),
+        "/v1/api_config/reload" if post => Route::Host(HostRoute::ReloadConfig),
+        "/v1/api_config/reload" => Route::WrongMethod("POST"),
+        "/v1/models"
+        | "/models"
+        | "/v1/generate-api-key"
+        | "/v1/stats"
+        | "/v1/token_usage"
+        | "/v1beta/models"
+        | "/metrics" => Route::WrongMethod("GET"),
         _ => {
             if let Some(endpoint) = Endpoint::from_path(path) {
                 return if post { Route::OpenAi(endpoint) } else { Route::WrongMethod("POST") };
@@ -97,5 +125,8 @@ mod tests {
         assert_eq!(route("/nope", &Method::GET), Route::Unknown);
         assert!(!route("/healthz", &Method::GET).needs_key());
         assert!(route("/v1/stats", &Method::GET).needs_key());
+        assert_eq!(route("/metrics", &Method::GET), Route::Host(HostRoute::Metrics));
+        assert_eq!(route("/v1/api_config/reload", &Method::POST), Route::Host(HostRoute::ReloadConfig));
+        assert_eq!(route("/v1/api_config/reload", &Method::GET), Route::WrongMethod("POST"));
     }
 }

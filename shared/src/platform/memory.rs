@@ -31,6 +31,12 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Every cooldown running at `now`, by store key, and when it ends (for a host's metrics;
+    /// `gateway::cooldown_subject` says what a key is about).
+    pub fn cooling_down(&self, now: UnixMillis) -> Vec<(String, UnixMillis)> {
+        self.with(|s| s.cooldowns.iter().filter(|(_, until)| **until > now).map(|(k, u)| (k.clone(), *u)).collect())
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         // A poisoned lock only means another request panicked mid-update of plain counters;
         // the numbers are still usable, so keep serving.

@@ -36,4 +36,10 @@ pub trait Runtime: MaybeSend + MaybeSync {
     fn shares_work_across_requests(&self) -> bool {
         true
     }
+    /// Whether the host's shutdown drain has run out: from then on its `sleep`s complete at once,
+    /// and a wait that ends because of it is the gateway's (no cooldown, a "shutting down"
+    /// error event on a stream), not the upstream's.
+    fn shutting_down(&self) -> bool {
+        false
+    }
 }

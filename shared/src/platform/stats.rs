@@ -19,6 +19,12 @@ pub trait StatsStore: MaybeSend + MaybeSync {
         -> BoxFuture<'a, Result<Vec<Vec<SqlValue>>, StoreError>>;
 
     /// Records dropped since start because the store could not keep up (its queue was full).
+    /// `false` for a store that only observes records (metrics) and keeps no rows: `/v1/stats`
+    /// then answers as when statistics are off.
+    fn queryable(&self) -> bool {
+        true
+    }
+
     fn dropped(&self) -> u64 {
         0
     }

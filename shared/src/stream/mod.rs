@@ -48,6 +48,8 @@ pub enum StreamError {
     Upstream(String),
     #[error(transparent)]
     Oversized(#[from] crate::sse::Oversized),
+    #[error("the gateway is shutting down and this stream ran past its drain time; retry the request")]
+    ShuttingDown,
 }
 
 impl StreamError {
@@ -60,6 +62,7 @@ impl StreamError {
             Self::Corrupt(_) => "upstream_malformed_event",
             Self::Upstream(_) => "upstream_error",
             Self::Oversized(_) => "upstream_event_too_large",
+            Self::ShuttingDown => "server_shutting_down",
         }
     }
 }
@@ -272,6 +275,7 @@ impl<T: StreamTranslator, E: FrameEncoder> Driver<T, E> {
         let timer = self.runtime.sleep(self.idle_timeout);
         let mut chunk = match select(next, timer).await {
             Either::Left((chunk, _)) => chunk,
+            Either::Right(_) if self.runtime.shutting_down() => return Err(StreamError::ShuttingDown),
             Either::Right(_) => return Err(StreamError::Idle(self.idle_timeout)),
         };
         loop {

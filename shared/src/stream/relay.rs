@@ -38,7 +38,11 @@ impl RelayBody {
             let item = match select(next, timer).await {
                 Either::Left((item, _)) => item,
                 Either::Right(_) => {
-                    let error = StreamError::Idle(relay.idle_timeout);
+                    let error = if relay.runtime.shutting_down() {
+                        StreamError::ShuttingDown
+                    } else {
+                        StreamError::Idle(relay.idle_timeout)
+                    };
                     let message = error.to_string();
                     relay.report(StreamEnd::Failed(error));
                     return Some((Err(TransportError::new(TransportErrorKind::Timeout, message)), None));

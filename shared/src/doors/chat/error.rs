@@ -30,6 +30,9 @@ fn kind(error: &GatewayError) -> &'static str {
         GatewayError::StatsDisabled
         | GatewayError::StatsUnavailable(_)
         | GatewayError::ConfigUnavailable
+        | GatewayError::ConfigRejected(_)
+        | GatewayError::NotOnThisHost(_)
+        | GatewayError::ShuttingDown
         | GatewayError::Internal(_) => "server_error",
     }
 }
