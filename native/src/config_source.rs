@@ -34,19 +34,73 @@ pub fn choose(config_flag: Option<&str>, config_url: Option<&str>) -> Source {
 
 /// Reads the config text.
 pub async fn read(source: &Source) -> Result<String, String> {
+    match fetch(source, None).await? {
+        Fetched::Text(text, _) => Ok(text),
+        Fetched::Unchanged => Err(format!("{source} answered 304 to an unconditional request")),
+    }
+}
+
+/// What a URL said about its version (`ETag`, `Last-Modified`), for a conditional GET.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validators {
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// The result of a read that may be conditional.
+#[derive(Debug)]
+pub enum Fetched {
+    Text(String, Validators),
+    /// The URL answered 304 Not Modified.
+    Unchanged,
+}
+
+/// Largest config accepted from a URL.
+const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads the config; with `conditional`, a URL is asked with `If-None-Match` /
+/// `If-Modified-Since` and may answer that nothing changed.
+pub async fn fetch(source: &Source, conditional: Option<&Validators>) -> Result<Fetched, String> {
     match source {
-        Source::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| format!("cannot read {path}: {e}")),
+        Source::File(path) => tokio::fs::read_to_string(path)
+            .await
+            .map(|text| Fetched::Text(text, Validators::default()))
+            .map_err(|e| format!("cannot read {path}: {e}")),
         Source::Url(url) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let client =
                 reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
             let shown = redact_url(url);
-            let response =
-                client.get(url).send().await.map_err(|e| format!("cannot download {shown}: {}", e.without_url()))?;
+            let mut request = client.get(url);
+            if let Some(v) = conditional {
+                if let Some(etag) = &v.etag {
+                    request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+                }
+                if let Some(date) = &v.last_modified {
+                    request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
+                }
+            }
+            let response = request.send().await.map_err(|e| format!("cannot download {shown}: {}", e.without_url()))?;
+            if response.status() == reqwest::StatusCode::NOT_MODIFIED && conditional.is_some() {
+                return Ok(Fetched::Unchanged);
+            }
             if !response.status().is_success() {
                 return Err(format!("cannot download {shown}: HTTP {}", response.status().as_u16()));
             }
-            response.text().await.map_err(|e| format!("cannot download {shown}: {}", e.without_url()))
+            let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let validators = Validators {
+                etag: header(reqwest::header::ETAG),
+                last_modified: header(reqwest::header::LAST_MODIFIED),
+            };
+            if response.content_length().is_some_and(|n| n > MAX_CONFIG_BYTES as u64) {
+                return Err(format!("cannot download {shown}: larger than {MAX_CONFIG_BYTES} bytes"));
+            }
+            let bytes = response.bytes().await.map_err(|e| format!("cannot download {shown}: {}", e.without_url()))?;
+            if bytes.len() > MAX_CONFIG_BYTES {
+                return Err(format!("cannot download {shown}: larger than {MAX_CONFIG_BYTES} bytes"));
+            }
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{shown} is not UTF-8 text"))?;
+            Ok(Fetched::Text(text, validators))
         }
     }
 }

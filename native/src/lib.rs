@@ -3,9 +3,12 @@
 //! Invariant: no gateway logic lives here. This crate converts HTTP types, implements the core's
 //! ports (reqwest, tokio, an in-memory store) and finds the config text; the core decides the rest.
 
+pub mod cli;
 pub mod config_source;
 pub mod guarded;
 pub mod http;
+pub mod metrics;
+pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod stats;
@@ -20,9 +23,14 @@ use uni_api_core::{Config, Gateway};
 /// The native ports: hyper/reqwest, the in-memory store and tokio; statistics are added by the
 /// caller (see `stats::Stats`).
 pub fn native_platform() -> Result<Platform, String> {
+    native_platform_with(Arc::new(MemoryStore::new()))
+}
+
+/// As `native_platform`, keeping state in `store` (the host reads its cooldowns for metrics).
+pub fn native_platform_with(store: Arc<MemoryStore>) -> Result<Platform, String> {
     Ok(Platform {
         http: Arc::new(http::NativeHttpClient::new()?),
-        store: Arc::new(MemoryStore::new()),
+        store,
         runtime: Arc::new(runtime::TokioRuntime),
         stats: None,
     })

@@ -1,5 +1,6 @@
 //! `Runtime` over tokio and the system clock.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
@@ -35,5 +36,77 @@ impl Runtime for TokioRuntime {
 
     fn spawn(&self, task: BoxFuture<'static, ()>) {
         tokio::spawn(task);
+    }
+}
+
+/// The shutdown drain as the core sees it: once [`Drain::expire`] is called (SHUTDOWN_TIMEOUT
+/// has passed), every wait of the core ends at once and the core reads it as a shutdown, so a
+/// stream still open ends with the door's error event instead of being cut.
+#[derive(Clone)]
+pub struct Drain {
+    expired: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drain {
+    pub fn new() -> Self {
+        Self { expired: Arc::new(tokio::sync::watch::Sender::new(false)) }
+    }
+
+    /// `runtime`, with its sleeps cut short once the drain expires.
+    pub fn wrap(&self, runtime: Arc<dyn Runtime>) -> Arc<dyn Runtime> {
+        Arc::new(DrainingRuntime { inner: runtime, expired: self.expired.subscribe() })
+    }
+
+    /// The drain time is over: end what is still waiting.
+    pub fn expire(&self) {
+        self.expired.send_replace(true);
+    }
+}
+
+struct DrainingRuntime {
+    inner: Arc<dyn Runtime>,
+    expired: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Runtime for DrainingRuntime {
+    fn now(&self) -> UnixMillis {
+        self.inner.now()
+    }
+
+    fn random_u64(&self) -> u64 {
+        self.inner.random_u64()
+    }
+
+    fn fill_secure_random(&self, buf: &mut [u8]) {
+        self.inner.fill_secure_random(buf)
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let sleep = self.inner.sleep(duration);
+        let mut expired = self.expired.clone();
+        Box::pin(async move {
+            tokio::select! {
+                () = sleep => {}
+                _ = expired.wait_for(|expired| *expired) => {}
+            }
+        })
+    }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        self.inner.spawn(task)
+    }
+
+    fn shares_work_across_requests(&self) -> bool {
+        self.inner.shares_work_across_requests()
+    }
+
+    fn shutting_down(&self) -> bool {
+        *self.expired.borrow()
     }
 }

@@ -7,7 +7,7 @@
 //! | header read | `HEADER_TIMEOUT` | 15 s | … sends its request head slowly, or idles on a kept-alive connection, is cut off |
 //! | body idle | `BODY_TIMEOUT` | 30 s | … stops sending its body gets 408 |
 //! | write | `WRITE_TIMEOUT` | 60 s | … stops reading its response is cut off; its upstream request is cancelled |
-//! | drain | `SHUTDOWN_TIMEOUT` | 30 s | … is still being answered at shutdown is cut off after it |
+//! | drain | `SHUTDOWN_TIMEOUT` | 30 s | … is still being answered at shutdown gets an error (a stream: its error event) after it, and is cut 5 s later |
 //!
 //! A request that needs a key and carries no valid one is answered 401 from its head; its body is
 //! never read.
@@ -29,11 +29,17 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
-use uni_api_core::gateway::ClientAddr;
+use uni_api_core::gateway::{ClientAddr, HostRoute};
+use uni_api_core::platform::{MemoryStore, Runtime};
 use uni_api_core::{Gateway, GatewayError, ResponseBody};
+
+use crate::metrics::{Metrics, QueueGauge};
+use crate::reload::{Applied, Reloader, Trigger};
+use crate::runtime::Drain;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = UnsyncBoxBody<Bytes, BoxError>;
+type Response = http::Response<Body>;
 
 /// What one client may hold and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +95,84 @@ impl ServerLimits {
     }
 }
 
+/// What the native host serves beside the core: `/metrics` and the config reload endpoint.
+#[derive(Clone, Default)]
+pub struct Operations {
+    pub metrics: Option<Arc<MetricsEndpoint>>,
+    pub reloader: Option<Arc<Reloader>>,
+    /// Expired when SHUTDOWN_TIMEOUT has passed, so the core ends what still runs with an error.
+    pub drain: Option<Drain>,
+}
+
+/// After SHUTDOWN_TIMEOUT, how long requests get to send their error event before their
+/// connections are cut.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// `/metrics` and what it reads when scraped.
+pub struct MetricsEndpoint {
+    pub metrics: Arc<Metrics>,
+    pub store: Option<Arc<MemoryStore>>,
+    pub queue: Option<Arc<dyn QueueGauge>>,
+    pub runtime: Arc<dyn Runtime>,
+    /// `METRICS_PUBLIC=true`: no admin key needed.
+    pub public: bool,
+}
+
+impl Operations {
+    /// Answers a host route this host serves; `None` leaves it to the core (which answers 501).
+    async fn serve(&self, gateway: &Gateway, route: HostRoute, parts: &http::request::Parts) -> Option<Response> {
+        match route {
+            HostRoute::Metrics => {
+                let endpoint = self.metrics.as_ref()?;
+                if !endpoint.public {
+                    if let Some(refusal) = gateway.admin_refusal(parts) {
+                        return Some(into_hyper(refusal));
+                    }
+                }
+                let text = endpoint.metrics.render(
+                    endpoint.store.as_deref(),
+                    endpoint.queue.as_deref(),
+                    endpoint.runtime.as_ref(),
+                );
+                let mut response =
+                    http::Response::new(Full::new(Bytes::from(text)).map_err(|n| match n {}).boxed_unsync());
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                Some(response)
+            }
+            HostRoute::ReloadConfig => {
+                let reloader = self.reloader.as_ref()?;
+                if let Some(refusal) = gateway.admin_refusal(parts) {
+                    return Some(into_hyper(refusal));
+                }
+                let path = parts.uri.path();
+                Some(match reloader.reload(Trigger::Endpoint).await {
+                    Ok(applied) => {
+                        let applied = applied.unwrap_or(Applied { providers: 0, client_keys: 0, warnings: Vec::new() });
+                        let body = serde_json::json!({
+                            "status": "applied",
+                            "source": reloader.source().to_string(),
+                            "providers": applied.providers,
+                            "client_keys": applied.client_keys,
+                            "warnings": applied.warnings,
+                        });
+                        let mut response = http::Response::new(
+                            Full::new(Bytes::from(body.to_string())).map_err(|n| match n {}).boxed_unsync(),
+                        );
+                        response
+                            .headers_mut()
+                            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                        response
+                    }
+                    Err(message) => into_hyper(gateway.error_response(path, &GatewayError::ConfigRejected(message))),
+                })
+            }
+        }
+    }
+}
+
 /// Serves `gateway` on `listener` until `shutdown`, then drains: no new connections, idle ones
 /// closed, requests in flight given `shutdown_timeout` to finish.
 pub async fn serve(
@@ -97,7 +181,19 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, gateway, limits, Operations::default(), shutdown).await
+}
+
+/// As `serve`, with the host's own routes.
+pub async fn serve_with(
+    listener: TcpListener,
+    gateway: Gateway,
+    limits: ServerLimits,
+    operations: Operations,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let limits = Arc::new(limits);
+    let operations = Arc::new(operations);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -134,10 +230,12 @@ pub async fn serve(
         let io = TokioIo::new(Box::pin(io));
         let gateway = gateway.clone();
         let request_limits = limits.clone();
+        let request_operations = operations.clone();
         let service = hyper::service::service_fn(move |request| {
             let gateway = gateway.clone();
             let limits = request_limits.clone();
-            async move { Ok::<_, Infallible>(handle(&gateway, &limits, peer, request).await) }
+            let operations = request_operations.clone();
+            async move { Ok::<_, Infallible>(handle(&gateway, &limits, &operations, peer, request).await) }
         });
         let connection = graceful.watch(http.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
@@ -147,24 +245,38 @@ pub async fn serve(
         });
     }
     drop(listener);
-    match tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("every connection finished"),
-        Err(_) => tracing::warn!(
-            "connections still open after SHUTDOWN_TIMEOUT ({} s) were cut off",
-            limits.shutdown_timeout.as_secs()
-        ),
+    let finished = graceful.shutdown();
+    tokio::pin!(finished);
+    if tokio::time::timeout(limits.shutdown_timeout, &mut finished).await.is_ok() {
+        tracing::info!("every connection finished");
+        return Ok(());
     }
+    let secs = limits.shutdown_timeout.as_secs();
+    if let Some(drain) = &operations.drain {
+        drain.expire();
+        if tokio::time::timeout(DRAIN_GRACE, &mut finished).await.is_ok() {
+            tracing::warn!("requests still running after SHUTDOWN_TIMEOUT ({secs} s) were ended with an error");
+            return Ok(());
+        }
+    }
+    tracing::warn!("connections still open after SHUTDOWN_TIMEOUT ({secs} s) were cut off");
     Ok(())
 }
 
 async fn handle(
     gateway: &Gateway,
     limits: &ServerLimits,
+    operations: &Operations,
     peer: SocketAddr,
     request: http::Request<Incoming>,
-) -> http::Response<Body> {
+) -> Response {
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(ClientAddr(peer.ip()));
+    if let Some(route) = gateway.host_route(&parts) {
+        if let Some(response) = operations.serve(gateway, route, &parts).await {
+            return response;
+        }
+    }
     if let Some(refusal) = gateway.precheck(&parts) {
         return into_hyper(refusal);
     }

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod bodies;
 pub mod mock;
+pub mod process;
 pub mod speak;
 pub mod sse;
 pub mod tcp_switch;

@@ -57,12 +57,18 @@ async fn claude_plain_prompt(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn claude_code_on_anthropic() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     claude_plain_prompt(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5-20250929").await;
 }
 
 #[tokio::test]
 async fn claude_code_on_gemini() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     claude_plain_prompt(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
     assert!(mock.received()[0].path.contains("gemini-2.5-flash:streamGenerateContent"));
@@ -87,12 +93,18 @@ async fn claude_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn claude_code_runs_a_tool_on_anthropic() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     claude_tool_round_trip(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5-20250929").await;
 }
 
 #[tokio::test]
 async fn claude_code_runs_a_tool_on_an_openai_format_channel() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     claude_tool_round_trip(&mock, mock.base(), "gpt-4.1").await;
     let second = &mock.received()[1].body;
@@ -150,6 +162,9 @@ async fn codex_plain_prompt(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn codex_on_openai() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     codex_plain_prompt(&mock, mock.base(), "gpt-5.1-codex").await;
     let sent = &mock.received()[0];
@@ -160,6 +175,9 @@ async fn codex_on_openai() {
 
 #[tokio::test]
 async fn codex_on_anthropic() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     codex_plain_prompt(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5").await;
     let sent = &mock.received()[0];
@@ -187,12 +205,18 @@ async fn codex_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn codex_runs_a_tool_on_openai() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     codex_tool_round_trip(&mock, mock.base(), "gpt-5.1-codex").await;
 }
 
 #[tokio::test]
 async fn codex_runs_a_tool_on_gemini() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     codex_tool_round_trip(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-pro").await;
     let contents = &mock.received()[1].body["contents"];
@@ -202,6 +226,9 @@ async fn codex_runs_a_tool_on_gemini() {
 
 #[tokio::test]
 async fn codex_with_its_built_in_openai_provider_falls_back_from_websocket() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let Some(bin) = agents::bin_dir() else { return };
     let mock = Mock::start("upstream-mock").await;
     let gw = gateway(&mock.base(), "gpt-5.1-codex", "gpt-5-codex").await;
@@ -271,6 +298,9 @@ async fn gemini_plain_prompt(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn gemini_cli_on_gemini() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     gemini_plain_prompt(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
     assert_eq!(mock.received()[0].uri, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
@@ -278,6 +308,9 @@ async fn gemini_cli_on_gemini() {
 
 #[tokio::test]
 async fn gemini_cli_on_an_openai_format_channel() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     gemini_plain_prompt(&mock, mock.base(), "gpt-4.1-mini").await;
     assert_eq!(mock.received()[0].path, "/v1/chat/completions");
@@ -297,6 +330,9 @@ async fn gemini_tool_round_trip(mock: &Mock, base: String, upstream: &str) {
 
 #[tokio::test]
 async fn gemini_cli_runs_a_tool_on_gemini() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     gemini_tool_round_trip(&mock, format!("http://{}/v1beta", mock.addr), "gemini-2.5-flash").await;
     let contents = &mock.received()[1].body["contents"];
@@ -306,6 +342,9 @@ async fn gemini_cli_runs_a_tool_on_gemini() {
 
 #[tokio::test]
 async fn gemini_cli_runs_a_tool_on_anthropic() {
+    if agents::bin_dir().is_none() {
+        return;
+    }
     let mock = Mock::start("upstream-mock").await;
     gemini_tool_round_trip(&mock, format!("{}/messages", mock.base()), "claude-sonnet-4-5").await;
     let messages = mock.received()[1].body["messages"].clone();

@@ -198,6 +198,16 @@ impl Stats {
     }
 }
 
+impl crate::metrics::QueueGauge for Stats {
+    fn depth(&self) -> usize {
+        self.queue.depth()
+    }
+
+    fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,11 @@ impl Queue {
         }
     }
 
+    /// Records waiting for the writer.
+    pub fn depth(&self) -> usize {
+        lock(&self.pending).len()
+    }
+
     /// Records dropped since start because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
