@@ -12,6 +12,8 @@ pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod stats;
+#[cfg(feature = "vercel")]
+pub mod vercel;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -294,7 +294,11 @@ async fn handle(
 }
 
 /// The whole body, at most `limit` bytes, each piece within `idle` of the one before.
-async fn read_body(mut body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, GatewayError> {
+pub(crate) async fn read_body<B>(mut body: B, limit: usize, idle: Duration) -> Result<Bytes, GatewayError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     let mut bytes = BytesMut::new();
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
