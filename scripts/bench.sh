@@ -2,8 +2,9 @@
 # Load benchmark: builds release binaries, then runs the mock upstream and load generator on
 # core 1 and the gateway on core 0. Prints a Markdown report (see BENCHMARKS.md).
 # Tunables: BENCH_REQUESTS (3000), BENCH_SECONDS (5), BENCH_GATEWAY_LOG (info), BENCH_ROUNDS (5,
-# statistics off/on rounds), BENCH_ONLY=stats|doors|proxy (only the statistics comparison, the
-# front doors, or the proxy table), BENCH_WRITER_CORE (diagnostics: moves the statistics writer
+# statistics off/on rounds), BENCH_ONLY=stats|doors|proxy|baseline (only the statistics
+# comparison, the front doors, the proxy table, or this build against BENCH_BASELINE=an older
+# uni-api binary), BENCH_WRITER_CORE (diagnostics: moves the statistics writer
 # thread to that core).
 set -euo pipefail
 cd "$(dirname "$0")/.."

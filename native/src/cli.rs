@@ -136,24 +136,19 @@ async fn run(args: Args) -> Result<(), String> {
 
     let reloader = Arc::new(Reloader::new(gateway.clone(), source.clone(), &text, env.clone(), Some(metrics.clone())));
     reload::reload_on_sighup(reloader.clone());
-    let _watcher = match &source {
+    match &source {
         config_source::Source::File(path) if !flag(&*env, "CONFIG_WATCH_DISABLED") => {
-            match reload::watch_file(reloader.clone(), std::path::Path::new(path)) {
-                Ok(watcher) => Some(watcher),
-                Err(e) => {
-                    tracing::warn!("{e}; reload with SIGHUP or POST /v1/api_config/reload");
-                    None
-                }
+            if let Err(e) = reload::watch_file(reloader.clone(), std::path::Path::new(path)) {
+                tracing::warn!("{e}; reload with SIGHUP or POST /v1/api_config/reload");
             }
         }
         config_source::Source::Url(_) => {
             if let Some(interval) = reload::url_interval(&*env)? {
                 reload::poll_url(reloader.clone(), interval);
             }
-            None
         }
-        config_source::Source::File(_) => None,
-    };
+        config_source::Source::File(_) => {}
+    }
     let operations = Operations {
         metrics: Some(Arc::new(MetricsEndpoint {
             metrics,

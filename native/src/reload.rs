@@ -6,7 +6,7 @@
 //! by the endpoint) and the running one stays. Requests run under the config they started with
 //! (`Gateway::reload`), so a swap cuts nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,34 +152,43 @@ pub fn reload_on_sighup(reloader: Arc<Reloader>) {
     drop(reloader);
 }
 
-/// Watches the folder of the config file, so a file replaced by a rename (as editors and
-/// Kubernetes ConfigMaps do) is seen as well as one written in place. Returns the watcher,
-/// which stops when dropped.
-pub fn watch_file(reloader: Arc<Reloader>, path: &Path) -> Result<notify::RecommendedWatcher, String> {
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+/// Watches the config file itself (not its folder, so a database or log written beside it
+/// costs nothing). A file written in place raises a modify event; one replaced by a rename (as
+/// editors do) or a Kubernetes ConfigMap whose symlink is switched ends the watch on the old
+/// file, so after each event the path is watched again, which follows it to the new file.
+pub fn watch_file(reloader: Arc<Reloader>, path: &Path) -> Result<(), String> {
+    let path = path.to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Any change in the folder may be ours (a symlink swap names other entries); the
-        // reload compares the text, so a false alarm costs one read.
         if event.is_ok_and(|e| !e.kind.is_access()) {
             let _ = tx.try_send(());
         }
     })
-    .map_err(|e| format!("cannot watch {}: {e}", folder.display()))?;
-    watcher
-        .watch(&folder, RecursiveMode::NonRecursive)
-        .map_err(|e| format!("cannot watch {}: {e}", folder.display()))?;
+    .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+    watcher.watch(&path, RecursiveMode::NonRecursive).map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             tokio::time::sleep(SETTLE).await;
+            // The event may have been the old file going away: watch whatever the path names now
+            // (an editor may take a moment to put the new file in place).
+            let _ = watcher.unwatch(&path);
+            let mut watching = false;
+            for _ in 0..50 {
+                if watcher.watch(&path, RecursiveMode::NonRecursive).is_ok() {
+                    watching = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             while rx.try_recv().is_ok() {}
+            if !watching {
+                tracing::warn!("{} is gone; reload with SIGHUP once it is back", path.display());
+                continue;
+            }
             let _ = reloader.reload(Trigger::FileChanged).await;
         }
     });
-    Ok(watcher)
+    Ok(())
 }
 
 /// Asks a `CONFIG_URL` every `interval` whether it changed.

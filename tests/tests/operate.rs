@@ -394,3 +394,29 @@ async fn a_host_without_metrics_or_reload_answers_501_to_an_admin() {
     let response = gw.post("/v1/api_config/reload", "admin-key", json!({})).await;
     assert_eq!(response.status(), 501);
 }
+
+#[tokio::test]
+async fn a_configmap_style_symlink_switch_is_seen() {
+    if on_worker() {
+        return;
+    }
+    // As Kubernetes mounts a ConfigMap: api.yaml -> ..data/api.yaml, ..data -> ..v1; an update
+    // writes ..v2 and renames a new ..data symlink over the old one.
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("..v1")).unwrap();
+    std::fs::write(root.join("..v1/api.yaml"), config(&[&a], "")).unwrap();
+    std::os::unix::fs::symlink("..v1", root.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/api.yaml", root.join("api.yaml")).unwrap();
+    let gw = GatewayProcess::spawn(BIN, root, &[], &[]).await;
+    let (_, body) = gw.chat("user-key", chat_body("m")).await;
+    assert_eq!(answered_by(&body), "from a");
+
+    std::fs::create_dir(root.join("..v2")).unwrap();
+    std::fs::write(root.join("..v2/api.yaml"), config(&[&b], "")).unwrap();
+    std::os::unix::fs::symlink("..v2", root.join("..data_tmp")).unwrap();
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    std::fs::remove_dir_all(root.join("..v1")).unwrap();
+    assert!(until_served_by(&gw, "b").await, "the ConfigMap update was not seen:\n{}", gw.log());
+}

@@ -21,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+mod baseline;
 mod doors;
 mod stats_cost;
 
@@ -436,6 +437,13 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "doors") {
         doors::report(&binary, &core, upstream, &dir, seconds, n).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "baseline") {
+        let baseline =
+            std::env::var("BENCH_BASELINE").expect("BENCH_ONLY=baseline needs BENCH_BASELINE=path/to/older/uni-api");
+        baseline::report(&binary, &baseline, &core, upstream, &dir, seconds).await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
