@@ -420,3 +420,68 @@ async fn a_configmap_style_symlink_switch_is_seen() {
     std::fs::remove_dir_all(root.join("..v1")).unwrap();
     assert!(until_served_by(&gw, "b").await, "the ConfigMap update was not seen:\n{}", gw.log());
 }
+
+#[tokio::test]
+async fn a_config_url_is_polled_with_a_conditional_get_and_a_change_is_applied() {
+    if on_worker() {
+        return;
+    }
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Served {
+        text: String,
+        version: u32,
+        not_modified: usize,
+        conditional: usize,
+    }
+    let served = Arc::new(Mutex::new(Served::default()));
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    served.lock().text = config(&[&a], "");
+    let app = axum::Router::new().route(
+        "/api.yaml",
+        axum::routing::get({
+            let served = served.clone();
+            move |headers: HeaderMap| {
+                let served = served.clone();
+                async move {
+                    let mut s = served.lock();
+                    let etag = format!("\"v{}\"", s.version);
+                    if let Some(seen) = headers.get("if-none-match") {
+                        s.conditional += 1;
+                        if seen.to_str().unwrap_or_default() == etag {
+                            s.not_modified += 1;
+                            return StatusCode::NOT_MODIFIED.into_response();
+                        }
+                    }
+                    ([("etag", etag)], s.text.clone()).into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api.yaml", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let gw =
+        GatewayProcess::spawn(BIN, dir.path(), &[], &[("CONFIG_URL", &url), ("CONFIG_RELOAD_INTERVAL", "1")]).await;
+    let (_, body) = gw.chat("user-key", chat_body("m")).await;
+    assert_eq!(answered_by(&body), "from a");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.lock().not_modified < 2 {
+        assert!(Instant::now() < deadline, "no conditional GET answered 304:\n{}", gw.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!gw.log().contains("config reloaded"), "an unchanged URL was reloaded:\n{}", gw.log());
+    {
+        let mut s = served.lock();
+        s.text = config(&[&b], "");
+        s.version = 1;
+    }
+    assert!(until_served_by(&gw, "b").await, "the changed URL was not applied:\n{}", gw.log());
+    assert!(gw.log().contains("(CONFIG_URL changed)"), "{}", gw.log());
+    assert!(!gw.log().contains("/api.yaml"), "the URL's path is shown in the log:\n{}", gw.log());
+}
