@@ -106,7 +106,15 @@ fn flag(env: &dyn Fn(&str) -> Option<String>, name: &str) -> bool {
 async fn run(args: Args) -> Result<(), String> {
     let env: reload::Env = Arc::new(|name: &str| std::env::var(name).ok());
     let config_url = env("CONFIG_URL");
-    let source = config_source::choose(args.config.as_deref(), config_url.as_deref());
+    let source = config_source::choose_here(args.config.as_deref(), config_url.as_deref());
+    match (&source, &config_url) {
+        (config_source::Source::File(path), Some(_))
+            if args.config.is_none() && path == config_source::DEFAULT_FILE =>
+        {
+            tracing::info!("config: ./{path} (a file is there, so CONFIG_URL is not used)");
+        }
+        _ => tracing::info!("config: {source}"),
+    }
     let text = config_source::read(&source).await?;
     let config =
         Config::from_yaml_str(&text, &|name: &str| env(name)).map_err(|e| format!("invalid config {source}: {e}"))?;

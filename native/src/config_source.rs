@@ -1,5 +1,7 @@
-//! Where the config text comes from: `--config PATH`, else `CONFIG_URL` (an http(s) URL is
-//! downloaded, anything else is a path), else `./api.yaml`.
+//! Where the config text comes from: `--config PATH`; else `./api.yaml` when that file exists (as
+//! the original does: a mounted file wins over `CONFIG_URL`, so its restart script can set
+//! both); else `CONFIG_URL` (an http(s) URL is downloaded, anything else is a path); else
+//! `./api.yaml`, whose absence is then the error.
 
 use std::time::Duration;
 
@@ -20,16 +22,27 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// Decides the source from the CLI flag and `CONFIG_URL`.
-pub fn choose(config_flag: Option<&str>, config_url: Option<&str>) -> Source {
+/// The file read when neither `--config` nor `CONFIG_URL` says otherwise.
+pub const DEFAULT_FILE: &str = "api.yaml";
+
+/// Decides the source from the CLI flag, `CONFIG_URL` and whether `./api.yaml` exists.
+pub fn choose(config_flag: Option<&str>, config_url: Option<&str>, default_file_exists: bool) -> Source {
     if let Some(path) = config_flag.filter(|p| !p.is_empty()) {
         return Source::File(path.to_owned());
+    }
+    if default_file_exists {
+        return Source::File(DEFAULT_FILE.to_owned());
     }
     match config_url.map(str::trim).filter(|u| !u.is_empty()) {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => Source::Url(url.to_owned()),
         Some(path) => Source::File(path.strip_prefix("file://").unwrap_or(path).to_owned()),
-        None => Source::File("api.yaml".to_owned()),
+        None => Source::File(DEFAULT_FILE.to_owned()),
     }
+}
+
+/// `choose` for this process: `./api.yaml` is looked for in the working directory.
+pub fn choose_here(config_flag: Option<&str>, config_url: Option<&str>) -> Source {
+    choose(config_flag, config_url, std::path::Path::new(DEFAULT_FILE).is_file())
 }
 
 /// Reads the config text.
@@ -117,12 +130,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_flag_wins_then_config_url_then_api_yaml() {
-        assert_eq!(choose(Some("a.yaml"), Some("https://x/y")), Source::File("a.yaml".into()));
-        assert_eq!(choose(None, Some("https://x/y")), Source::Url("https://x/y".into()));
-        assert_eq!(choose(None, Some("/etc/api.yaml")), Source::File("/etc/api.yaml".into()));
-        assert_eq!(choose(None, Some("file:///etc/api.yaml")), Source::File("/etc/api.yaml".into()));
-        assert_eq!(choose(None, None), Source::File("api.yaml".into()));
+    fn the_flag_wins_then_an_existing_api_yaml_then_config_url() {
+        assert_eq!(choose(Some("a.yaml"), Some("https://x/y"), true), Source::File("a.yaml".into()));
+        assert_eq!(choose(None, Some("https://x/y"), true), Source::File("api.yaml".into()));
+        assert_eq!(choose(None, Some("https://x/y"), false), Source::Url("https://x/y".into()));
+        assert_eq!(choose(None, Some("/etc/api.yaml"), false), Source::File("/etc/api.yaml".into()));
+        assert_eq!(choose(None, Some("file:///etc/api.yaml"), false), Source::File("/etc/api.yaml".into()));
+        assert_eq!(choose(None, None, false), Source::File("api.yaml".into()));
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Function {
         let (text, source) = match env("API_YAML").filter(|t| !t.trim().is_empty()) {
             Some(text) => (text, "API_YAML".to_owned()),
             None => {
-                let source = config_source::choose(None, env("CONFIG_URL").as_deref());
+                let source = config_source::choose_here(None, env("CONFIG_URL").as_deref());
                 (config_source::read(&source).await?, source.to_string())
             }
         };

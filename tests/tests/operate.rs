@@ -485,3 +485,19 @@ async fn a_config_url_is_polled_with_a_conditional_get_and_a_change_is_applied()
     assert!(gw.log().contains("(CONFIG_URL changed)"), "{}", gw.log());
     assert!(!gw.log().contains("/api.yaml"), "the URL's path is shown in the log:\n{}", gw.log());
 }
+
+#[tokio::test]
+async fn a_config_file_that_is_there_wins_over_config_url() {
+    if on_worker() {
+        return;
+    }
+    // The original's restart script sets CONFIG_URL and mounts /home/api.yaml: the file wins.
+    let a = Mock::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &config(&[&a], ""));
+    let gw =
+        GatewayProcess::spawn(BIN, dir.path(), &[], &[("CONFIG_URL", "http://127.0.0.1:9/unreachable.yaml")]).await;
+    let (status, body) = gw.chat("user-key", chat_body("m")).await;
+    assert_eq!((status, answered_by(&body)), (200, "from a".to_owned()));
+    assert!(gw.log().contains("config: ./api.yaml (a file is there, so CONFIG_URL is not used)"), "{}", gw.log());
+}
