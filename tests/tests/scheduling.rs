@@ -177,3 +177,51 @@ async fn channels_without_tool_support_are_skipped_for_tool_requests() {
     assert_eq!(reply["choices"][0]["message"]["content"], "from a");
     let _ = Reply::Normal;
 }
+
+#[tokio::test]
+async fn channels_with_image_false_are_skipped_for_requests_with_images_at_every_door() {
+    let (a, b) = (Mock::start("a").await, Mock::start("b").await);
+    let yaml = format!(
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [m]\n    image: false\n  - provider: b\n    base_url: {}\n    model: [m]\n  - provider: only-text\n    base_url: {}\n    model: [t]\n    image: false\napi_keys:\n  - api: k\n",
+        a.base(),
+        b.base(),
+        a.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let png = "data:image/png;base64,iVBORw0KGgo=";
+    let with_image = |model: &str| {
+        json!({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": png}}
+        ]}]})
+    };
+    let (status, reply) = gw.chat("k", with_image("m")).await;
+    assert_eq!((status, reply["choices"][0]["message"]["content"].as_str()), (200, Some("from b")), "{reply}");
+    // Text alone still goes to the first channel; the word "image" in text is not an image.
+    let mut text = chat_body("m");
+    text["messages"][0]["content"] = json!("describe an image_url for me");
+    let (_, reply) = gw.chat("k", text).await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "from a");
+    // Nothing left: a 400 that says why.
+    let (status, reply) = gw.chat("k", with_image("t")).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("image: false"), "{reply}");
+
+    // The Messages, Responses and Gemini doors spell images their own way.
+    let messages = json!({"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "text", "text": "what is this?"}]}]});
+    let (status, reply) = gw.messages("k", &messages).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply.to_string().contains("from b"), "{reply}");
+    let responses = json!({"model": "m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "what is this?"}, {"type": "input_image", "image_url": png}]}]});
+    let response = gw.post("/v1/responses", "k", responses).await;
+    assert_eq!(response.status(), 200);
+    assert!(uni_api_tests::json_of(response).await.to_string().contains("from b"));
+    let gemini = json!({"contents": [{"role": "user", "parts": [
+        {"text": "what is this?"}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}]});
+    let response = gw.post("/v1beta/models/m:generateContent", "k", gemini).await;
+    assert_eq!(response.status(), 200);
+    assert!(uni_api_tests::json_of(response).await.to_string().contains("from b"));
+}

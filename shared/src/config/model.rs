@@ -40,6 +40,8 @@ pub struct Provider {
     pub models: ModelSource,
     /// `false`: skip this channel for requests that carry tools.
     pub tools: bool,
+    /// `false`: skip this channel for requests that carry images.
+    pub image: bool,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub proxy: Option<String>,
     /// Per upstream key, looked up by upstream model id.

@@ -224,6 +224,7 @@ impl Builder {
             keys,
             models,
             tools: raw.tools.unwrap_or(true),
+            image: raw.image.unwrap_or(true),
             headers,
             proxy: prefs.proxy.map(|p| proxy(&p, &format!("{ppath}.proxy"))).transpose()?,
             key_rate_limit: limit_table(&prefs.api_key_rate_limit, &format!("{ppath}.api_key_rate_limit"))?,

@@ -320,6 +320,9 @@ fn yaml_1_2_booleans_keep_model_names_like_n_and_on_as_text() {
     let names: Vec<&str> = models.iter().map(|m| m.alias.as_str()).collect();
     assert_eq!(names, vec!["n", "on", "yes", "off"]);
     assert!(!c.providers[0].tools);
+    assert!(c.providers[0].image, "image defaults to true");
+    let c = parse("providers:\n  - provider: p\n    base_url: http://x/v1\n    model: [m]\n    image: false\napi_keys: [{api: k}]").unwrap();
+    assert!(!c.providers[0].image);
 }
 
 #[test]

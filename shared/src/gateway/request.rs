@@ -44,6 +44,9 @@ pub(super) struct ClientRequest {
     /// The client asked for the usage chunk (`stream_options.include_usage`).
     pub wants_usage: bool,
     pub has_tools: bool,
+    /// The conversation carries an image (an `image_url`, `image` or `input_image` part, or
+    /// Gemini inline or file data of an image type).
+    pub has_images: bool,
     /// Embeddings asked for token ids (`[1, 2]`, `[[1, 2]]`) rather than text.
     pub token_input: bool,
     /// The request declares the vendor's web search tool, which only some dialects serve.
@@ -68,6 +71,7 @@ impl ClientRequest {
             stream: false,
             wants_usage: false,
             has_tools: false,
+            has_images: false,
             token_input: false,
             needs_web_search: false,
             native_only_tool: None,
@@ -100,6 +104,7 @@ impl ClientRequest {
             endpoint: Endpoint::Chat,
             stream,
             wants_usage: true,
+            has_images: carries_image(&body, "contents"),
             has_tools: tools
                 .iter()
                 .any(|t| t.get("functionDeclarations").or_else(|| t.get("function_declarations")).is_some()),
@@ -137,6 +142,7 @@ impl ClientRequest {
             stream: body.field::<bool>("stream").unwrap_or(false),
             wants_usage: true,
             has_tools: has_tools || extra_tools,
+            has_images: carries_image(&body, "input"),
             needs_web_search,
             native_only_tool,
             form: None,
@@ -171,6 +177,7 @@ impl ClientRequest {
             stream: body.field::<bool>("stream").unwrap_or(false),
             wants_usage: true,
             has_tools,
+            has_images: carries_image(&body, "messages"),
             needs_web_search,
             native_only_tool: None,
             form: None,
@@ -304,6 +311,7 @@ fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayEr
         .unwrap_or(false);
     let has_tools =
         chat && ["tools", "functions"].iter().any(|k| body.field::<Vec<IgnoredAny>>(k).is_some_and(|t| !t.is_empty()));
+    let has_images = chat && carries_image(&body, "messages");
     let token_input =
         endpoint == Endpoint::Embeddings && body.present("input").is_some_and(|raw| is_token_list(raw.get()));
     Ok(ClientRequest {
@@ -316,11 +324,43 @@ fn read_json(body: &[u8], endpoint: Endpoint) -> Result<ClientRequest, GatewayEr
         stream,
         wants_usage,
         has_tools,
+        has_images,
         token_input,
         needs_web_search: false,
         native_only_tool: None,
         forward: Vec::new(),
     })
+}
+
+/// Whether `field` of the body holds an image in any door's spelling. A text without the word
+/// "image" (almost every request) is answered without parsing it.
+fn carries_image(body: &RawObject, field: &str) -> bool {
+    let Some(raw) = body.present(field) else { return false };
+    if memchr::memmem::find(raw.get().as_bytes(), b"image").is_none() {
+        return false;
+    }
+    serde_json::from_str::<Value>(raw.get()).is_ok_and(|v| holds_image(&v))
+}
+
+fn holds_image(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(holds_image),
+        Value::Object(map) => {
+            let typed = map.get("type").and_then(Value::as_str);
+            if matches!(typed, Some("image_url" | "image" | "input_image")) {
+                return true;
+            }
+            let inline = ["inlineData", "inline_data", "fileData", "file_data"].iter().filter_map(|k| map.get(*k));
+            for data in inline {
+                let mime = data.get("mimeType").or_else(|| data.get("mime_type")).and_then(Value::as_str);
+                if mime.is_some_and(|m| m.starts_with("image/")) {
+                    return true;
+                }
+            }
+            map.values().any(|v| matches!(v, Value::Array(_) | Value::Object(_)) && holds_image(v))
+        }
+        _ => false,
+    }
 }
 
 /// Whether an embeddings `input` is token ids: a list whose first item is a number or a list.

@@ -135,6 +135,14 @@ fn eligible(inner: &Inner, client: usize, request: &ClientRequest) -> Result<Vec
             )));
         }
     }
+    if request.has_images {
+        candidates.retain(|c| config.providers[c.provider].image);
+        if candidates.is_empty() {
+            return Err(GatewayError::BadRequest(format!(
+                "no channel serving `{model}` accepts images (every one is configured with `image: false`)"
+            )));
+        }
+    }
     if request.token_input {
         candidates.retain(|c| adapters::embeds_token_ids(config.providers[c.provider].dialect));
         if candidates.is_empty() {
