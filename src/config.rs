@@ -117,18 +117,21 @@ fn shown_url(url: &str) -> String {
     }
 }
 
-/// Refuses what Workers cannot do, instead of ignoring it: outbound fetch cannot go through a
-/// proxy (HTTP or SOCKS).
-pub fn check_platform(config: &Config) -> Result<(), String> {
+/// What Workers cannot do: outbound fetch cannot go through a proxy (HTTP or SOCKS). A provider
+/// with its own `proxy` is left out (a warning now; a model only it serves answers 503 with the
+/// reason), so one api.yaml serves both hosts. A global `preferences.proxy` would route every
+/// provider through it and is refused: sending the traffic around it would defeat its purpose.
+pub fn check_platform(config: &mut Config) -> Result<(), String> {
     if config.global.proxy.is_some() {
         return Err("preferences.proxy: proxies are not available on Cloudflare Workers (fetch connects directly); remove it or run the native binary".into());
     }
-    for (i, provider) in config.providers.iter().enumerate() {
+    for (i, provider) in config.providers.iter_mut().enumerate() {
         if provider.proxy.is_some() {
-            return Err(format!(
-                "providers[{i}] ({}): proxies are not available on Cloudflare Workers (fetch connects directly); remove `proxy` or run the native binary",
+            worker::console_warn!(
+                "uni-api: providers[{i}] ({}) is left out: it sets `proxy`, and Cloudflare Workers cannot use proxies (fetch connects directly)",
                 provider.name
-            ));
+            );
+            provider.left_out = Some("it sets `proxy`, and Cloudflare Workers cannot use proxies".into());
         }
     }
     Ok(())

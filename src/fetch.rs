@@ -91,11 +91,11 @@ async fn gateway(env: &Env) -> Result<Serving, String> {
 
 async fn build(env: &Env, text: &str, source: &str) -> Result<Serving, String> {
     let lookup = |name: &str| env_value(env, name);
-    let config = Config::from_yaml_str(text, &lookup).map_err(|e| format!("invalid config {source}: {e}"))?;
+    let mut config = Config::from_yaml_str(text, &lookup).map_err(|e| format!("invalid config {source}: {e}"))?;
     for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
         worker::console_warn!("uni-api: {source}: {warning}");
     }
-    config::check_platform(&config)?;
+    config::check_platform(&mut config)?;
     let disabled = env_value(env, "DISABLE_DATABASE").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
     let store: Arc<dyn StateStore> = match env.durable_object(STATE_BINDING) {
         Ok(namespace) if !disabled => Arc::new(DurableStore::new(namespace)),

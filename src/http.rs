@@ -23,7 +23,7 @@ impl HttpClient for FetchClient {
         request: http::Request<Bytes>,
         _options: SendOptions,
     ) -> BoxFuture<'_, Result<http::Response<ByteStream>, TransportError>> {
-        // Proxies are refused at config load (see `config::check_platform`), so options carry none.
+        // A provider with a proxy is left out at config load (see `config::check_platform`), so options carry none.
         // `options.destinations` needs no check here: the core refuses private literal addresses,
         // and Cloudflare's network does not route a Worker's fetch to private ones.
         Box::pin(async move {

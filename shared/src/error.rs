@@ -63,6 +63,8 @@ pub enum GatewayError {
     #[error("the gateway is shutting down; retry the request")]
     ShuttingDown,
     #[error("{0}")]
+    NoUsableChannel(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -84,7 +86,7 @@ impl GatewayError {
             Self::Upstream { status, .. } => *status,
             Self::ConfigRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotOnThisHost(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::NoUsableChannel(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,6 +119,7 @@ impl GatewayError {
             Self::ConfigRejected(_) => "config_rejected",
             Self::NotOnThisHost(_) => "not_implemented",
             Self::ShuttingDown => "server_shutting_down",
+            Self::NoUsableChannel(_) => "no_usable_channel",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -102,8 +102,9 @@ async fn client_and_upstream_key_rate_limits_answer_429() {
 #[tokio::test]
 async fn a_config_the_platform_cannot_serve_is_a_generic_503_with_the_detail_in_the_log() {
     let mock = Mock::start("a").await;
+    // A global proxy would send every provider through it: refused rather than bypassed.
     let yaml = format!(
-        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\n    preferences:\n      proxy: socks5://127.0.0.1:1080\napi_keys:\n  - api: k\n",
+        "providers:\n  - provider: a\n    base_url: {}\n    model: [gpt-4o]\napi_keys:\n  - api: k\npreferences:\n  proxy: socks5://127.0.0.1:1080\n",
         mock.base()
     );
     let Some(gw) = WorkerGateway::start(&yaml) else { return };
@@ -114,6 +115,28 @@ async fn a_config_the_platform_cannot_serve_is_a_generic_503_with_the_detail_in_
     assert!(!body.to_string().contains("socks5") && !body.to_string().contains("providers"), "{body}");
     let (status, _) = gw.get("/healthz", "k").await;
     assert_eq!(status, 503, "every request is refused until the config is fixed");
+}
+
+#[tokio::test]
+async fn a_provider_with_a_proxy_is_left_out_and_the_rest_of_the_config_serves() {
+    // One api.yaml for both hosts: natively `via-proxy` is used through its proxy; on Workers it
+    // is left out, and only a model it alone serves says so.
+    let (proxied, direct) = (Mock::start("proxied").await, Mock::start("direct").await);
+    let yaml = format!(
+        "providers:\n  - provider: via-proxy\n    base_url: {}\n    model: [only-proxied, shared]\n    preferences:\n      proxy: socks5://127.0.0.1:1080\n  - provider: direct\n    base_url: {}\n    model: [shared]\napi_keys:\n  - api: k\n",
+        proxied.base(),
+        direct.base()
+    );
+    let Some(gw) = WorkerGateway::start(&yaml) else { return };
+    let (status, body) = gw.chat("k", chat_body("shared")).await;
+    assert_eq!((status, body["choices"][0]["message"]["content"].as_str()), (200, Some("from direct")), "{body}");
+    let (status, body) = gw.chat("k", chat_body("only-proxied")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_usable_channel", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("via-proxy") && message.contains("proxies"), "{message}");
+    assert!(!message.contains("socks5://"), "the proxy's address is the operator's business: {message}");
+    assert_eq!(proxied.count(), 0);
 }
 
 #[tokio::test]

@@ -42,6 +42,9 @@ pub struct Provider {
     pub tools: bool,
     /// `false`: skip this channel for requests that carry images.
     pub image: bool,
+    /// Why this host cannot use the provider (a proxy on Cloudflare Workers), if it cannot:
+    /// it is skipped, and a model only it serves answers 503 with the reason.
+    pub left_out: Option<Arc<str>>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub proxy: Option<String>,
     /// Per upstream key, looked up by upstream model id.

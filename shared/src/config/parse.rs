@@ -225,6 +225,7 @@ impl Builder {
             models,
             tools: raw.tools.unwrap_or(true),
             image: raw.image.unwrap_or(true),
+            left_out: None,
             headers,
             proxy: prefs.proxy.map(|p| proxy(&p, &format!("{ppath}.proxy"))).transpose()?,
             key_rate_limit: limit_table(&prefs.api_key_rate_limit, &format!("{ppath}.api_key_rate_limit"))?,

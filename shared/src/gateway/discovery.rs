@@ -20,7 +20,12 @@ pub(super) fn needed(config: &Config) -> bool {
 
 /// The providers (by index) that discover their models.
 pub(super) fn wanted(config: &Config) -> impl Iterator<Item = usize> + '_ {
-    config.providers.iter().enumerate().filter(|(_, p)| p.models == ModelSource::Discover).map(|(i, _)| i)
+    config
+        .providers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.models == ModelSource::Discover && p.left_out.is_none())
+        .map(|(i, _)| i)
 }
 
 /// Asks each of `providers` (indices) for its model list, all at once.

@@ -127,6 +127,21 @@ fn eligible(inner: &Inner, client: usize, request: &ClientRequest) -> Result<Vec
         RouteError::UnknownModel => GatewayError::ModelNotFound(model.into()),
         RouteError::Forbidden => GatewayError::ModelForbidden(model.into()),
     })?;
+    if candidates.iter().any(|c| config.providers[c.provider].left_out.is_some()) {
+        let left_out: Vec<_> = candidates
+            .iter()
+            .map(|c| &config.providers[c.provider])
+            .filter_map(|p| Some((&p.name, p.left_out.clone()?)))
+            .collect();
+        candidates.retain(|c| config.providers[c.provider].left_out.is_none());
+        if candidates.is_empty() {
+            let why: Vec<String> = left_out.iter().map(|(name, reason)| format!("`{name}`: {reason}")).collect();
+            return Err(GatewayError::NoUsableChannel(format!(
+                "model `{model}` is served only by providers this host leaves out ({})",
+                why.join("; ")
+            )));
+        }
+    }
     if request.has_tools {
         candidates.retain(|c| config.providers[c.provider].tools);
         if candidates.is_empty() {

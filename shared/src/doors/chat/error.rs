@@ -33,6 +33,7 @@ fn kind(error: &GatewayError) -> &'static str {
         | GatewayError::ConfigRejected(_)
         | GatewayError::NotOnThisHost(_)
         | GatewayError::ShuttingDown
+        | GatewayError::NoUsableChannel(_)
         | GatewayError::Internal(_) => "server_error",
     }
 }
