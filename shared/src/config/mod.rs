@@ -1,6 +1,7 @@
 //! `api.yaml`: parsed once into validated types (`raw` as written → `model` as meant).
 
 mod error;
+mod fields;
 mod model;
 mod parse;
 mod raw;
