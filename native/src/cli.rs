@@ -1,15 +1,12 @@
 //! The `uni-api` command: arguments, logging, the runtime, and the host wired around the core
 //! (statistics, metrics, hot reload, graceful shutdown). `src/main.rs` only calls [`main`].
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use uni_api_core::platform::MemoryStore;
-use uni_api_core::Config;
 
 use crate::metrics::{MeteredStats, Metrics, QueueGauge};
 use crate::reload::{self, Reloader};
@@ -43,11 +40,7 @@ pub fn main() -> ExitCode {
     if args.healthcheck {
         return healthcheck(args.port);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    config_source::init_logging();
     // On one CPU a work-stealing scheduler only adds cross-thread hand-offs; use the
     // single-threaded one there, and one worker per CPU otherwise.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -116,11 +109,7 @@ async fn run(args: Args) -> Result<(), String> {
         _ => tracing::info!("config: {source}"),
     }
     let text = config_source::read(&source).await?;
-    let config =
-        Config::from_yaml_str(&text, &|name: &str| env(name)).map_err(|e| format!("invalid config {source}: {e}"))?;
-    for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
-        tracing::warn!("{source}: {warning}");
-    }
+    let config = config_source::parse(&text, &source, &|name: &str| env(name))?;
     let providers = config.providers.len();
     let keys = config.clients.len();
     let limits = ServerLimits::from_env(&*env)?;

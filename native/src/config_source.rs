@@ -22,6 +22,35 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// Validates config text read from `source` (named in the error and in each warning, which are
+/// logged): the one place the native host, its reloads and the Vercel function turn text into a
+/// `Config`.
+pub fn parse(
+    text: &str,
+    source: &dyn std::fmt::Display,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<uni_api_core::Config, String> {
+    let config = uni_api_core::Config::from_yaml_str(text, env).map_err(|e| format!("invalid config {source}: {e}"))?;
+    for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
+        tracing::warn!("{source}: {warning}");
+    }
+    Ok(config)
+}
+
+/// Logging as every native entry point does it: `RUST_LOG` (default `info`), colours only on a
+/// terminal.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}
+
 /// The file read when neither `--config` nor `CONFIG_URL` says otherwise.
 pub const DEFAULT_FILE: &str = "api.yaml";
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
-use uni_api_core::{Config, Gateway};
+use uni_api_core::Gateway;
 
 use crate::config_source::{self, Fetched, Source, Validators};
 use crate::metrics::Metrics;
@@ -103,13 +103,10 @@ impl Reloader {
             return Ok(None);
         }
         let env = &*self.env;
-        let config = match Config::from_yaml_str(&text, &|name: &str| env(name)) {
+        let config = match config_source::parse(&text, &self.source, &|name: &str| env(name)) {
             Ok(config) => config,
-            Err(e) => return Err(self.refused(trigger, format!("invalid config {}: {e}", self.source))),
+            Err(e) => return Err(self.refused(trigger, e)),
         };
-        for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
-            tracing::warn!("{}: {warning}", self.source);
-        }
         let (providers, client_keys) = (config.providers.len(), config.clients.len());
         let warnings = self.gateway.reload(config).await;
         for warning in &warnings {

@@ -15,9 +15,8 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use hyper::body::Frame;
 use tokio::sync::OnceCell;
-use uni_api_core::gateway::ClientAddr;
 use uni_api_core::platform::ByteStream;
-use uni_api_core::{Config, Gateway, GatewayError};
+use uni_api_core::{Gateway, GatewayError};
 use vercel_runtime::{AppState, Error, Request, Response, ResponseBody};
 
 use crate::stats::{Stats, StatsTarget};
@@ -42,10 +41,7 @@ impl Function {
                 (config_source::read(&source).await?, source.to_string())
             }
         };
-        let config = Config::from_yaml_str(&text, env).map_err(|e| format!("invalid config {source}: {e}"))?;
-        for warning in config.warnings.iter().chain(config.implicit_admin_notice().as_ref()) {
-            tracing::warn!("{source}: {warning}");
-        }
+        let config = config_source::parse(&text, &source, env)?;
         let target = stats_target(env)?;
         let stats = Stats::open(&target).await?.map(Arc::new);
         let mut platform = native_platform()?;
@@ -75,9 +71,7 @@ impl Function {
                 parts.uri = uri;
             }
         }
-        if let Some(ip) = forwarded_for(&parts.headers) {
-            parts.extensions.insert(ClientAddr(ip));
-        }
+        // No peer address here: the core takes the client's from Vercel's X-Forwarded-For.
         if let Some(refusal) = self.gateway.precheck(&parts) {
             return into_vercel(refusal, finished);
         }
@@ -110,12 +104,6 @@ fn describe(target: &StatsTarget) -> String {
         StatsTarget::Postgres(pg, _) => pg.describe(),
         _ => "off".into(),
     }
-}
-
-/// The client's address as Vercel's edge reports it.
-fn forwarded_for(headers: &http::HeaderMap) -> Option<std::net::IpAddr> {
-    let value = headers.get("x-real-ip").or_else(|| headers.get("x-forwarded-for"))?.to_str().ok()?;
-    value.split(',').next()?.trim().parse().ok()
 }
 
 /// A body the runtime can hold (it needs `Sync`); frames pass through as they come.
@@ -203,14 +191,7 @@ async fn serve(request: Request, state: AppState) -> Result<Response<ResponseBod
 
 /// The function's `main`: logging, then Vercel's runtime serving every request through [`serve`].
 pub fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_ansi(false)
-        .init();
+    config_source::init_logging();
     crate::http::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(vercel_runtime::run(vercel_runtime::service_fn(serve)))
