@@ -16,6 +16,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::raw::RawObject;
+use super::urls;
 use super::{bearer, post_json, read_messages, usage_json, AdapterError, Built, ChunkWriter, ResponseCtx};
 use crate::config::{Provider, Secret};
 use crate::schema::openai::{Content, Stop};
@@ -23,11 +24,13 @@ use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 
+/// `base_url` may be a full endpoint (used as written), a `…/v2` base or a bare origin.
 pub fn chat_url(base_url: &str) -> String {
+    if let Some(endpoint) = urls::named_endpoint(base_url) {
+        return endpoint.to_owned();
+    }
     let base = base_url.trim_end_matches('/');
-    if base.ends_with("/chat") {
-        base.to_owned()
-    } else if base.ends_with("/v2") {
+    if base.ends_with("/v2") {
         format!("{base}/chat")
     } else {
         format!("{base}/v2/chat")

@@ -13,6 +13,7 @@ pub mod images;
 pub mod multipart;
 pub mod openai;
 pub mod raw;
+pub mod urls;
 pub mod vertex;
 
 use bytes::Bytes;
@@ -102,9 +103,7 @@ pub fn embeds_token_ids(dialect: Dialect) -> bool {
 /// The URL of a non-chat endpoint: beside the provider's chat URL.
 fn endpoint_url(provider: &Provider, upstream_model: &str, endpoint: Endpoint) -> Result<String, AdapterError> {
     match provider.dialect {
-        Dialect::OpenAi | Dialect::OpenRouter => {
-            Ok(openai::chat_url(&provider.base_url).replace("/chat/completions", endpoint.path()))
-        }
+        Dialect::OpenAi | Dialect::OpenRouter => Ok(openai::sibling_url(&provider.base_url, endpoint.path())),
         Dialect::Azure => {
             Ok(azure::chat_url(&provider.base_url, upstream_model).replace("/chat/completions", endpoint.path()))
         }

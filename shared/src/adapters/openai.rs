@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::raw::RawObject;
+use super::urls;
 use super::{AdapterError, Built};
 
 use crate::config::{Provider, Secret};
@@ -19,26 +20,28 @@ use crate::sse::SseEvent;
 use crate::stream::{Flow, StreamError, StreamTranslator};
 use crate::usage::Usage;
 
-/// `base_url` may be a full `…/chat/completions` URL or a `…/v1` base.
+/// `base_url` may be a full endpoint (used as written, even one of another dialect's shape) or an
+/// API base such as `…/v1`.
 pub fn chat_url(base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    if base.ends_with("/chat/completions") {
-        base.to_owned()
-    } else if has_path(base) {
-        format!("{base}/chat/completions")
-    } else {
-        format!("{base}/v1/chat/completions")
+    match urls::named_endpoint(base_url) {
+        Some(endpoint) => endpoint.to_owned(),
+        None => sibling_url(base_url, "/chat/completions"),
     }
 }
 
 /// The sibling `/models` listing of a chat URL or base.
 pub fn models_url(base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    let base = base.strip_suffix("/chat/completions").unwrap_or(base);
-    if has_path(base) {
-        format!("{base}/models")
+    sibling_url(base_url, "/models")
+}
+
+/// An endpoint beside the chat URL: `path` (e.g. `/embeddings`) under the API root, `/v1` added
+/// to a bare origin.
+pub fn sibling_url(base_url: &str, path: &str) -> String {
+    let (root, _) = urls::split_endpoint(base_url);
+    if has_path(root) {
+        format!("{root}{path}")
     } else {
-        format!("{base}/v1/models")
+        format!("{root}/v1{path}")
     }
 }
 
@@ -309,6 +312,11 @@ mod tests {
         assert_eq!(models_url("https://a.io/v1/chat/completions"), "https://a.io/v1/models");
         assert_eq!(models_url("https://a.io/v1"), "https://a.io/v1/models");
         assert_eq!(models_url("https://a.io"), "https://a.io/v1/models");
+        // A full endpoint of another shape (an `engine:` forcing this dialect) is used as written.
+        assert_eq!(chat_url("https://x.io/v1/messages"), "https://x.io/v1/messages");
+        assert_eq!(models_url("https://x.io/v1/messages"), "https://x.io/v1/models");
+        assert_eq!(sibling_url("https://x.io/v1/messages", "/embeddings"), "https://x.io/v1/embeddings");
+        assert_eq!(sibling_url("https://a.io/v1/chat/completions", "/embeddings"), "https://a.io/v1/embeddings");
     }
 
     fn feed(t: &mut PassthroughTranslator, data: &str) -> (Result<Flow, StreamError>, Vec<String>) {

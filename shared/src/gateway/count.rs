@@ -111,7 +111,7 @@ fn count_request(
         (Door::Messages, Dialect::Anthropic) => {
             let call = NativeCall { body, upstream_model, stream: false, region: None, forward };
             let mut request = door.build_native(provider, key, &call).ok()?;
-            let url = format!("{}/count_tokens", anthropic::messages_url(&provider.base_url));
+            let url = anthropic::count_tokens_url(&provider.base_url);
             *request.uri_mut() = url.parse().ok()?;
             request.headers_mut().remove(http::header::ACCEPT);
             Some(request)
@@ -130,7 +130,7 @@ fn count_request(
                 // count_tokens takes the prompt only.
                 fields.retain(|k, _| matches!(k.as_str(), "model" | "messages" | "system" | "tools" | "tool_choice"));
             }
-            let url = format!("{}/count_tokens", anthropic::messages_url(&provider.base_url));
+            let url = anthropic::count_tokens_url(&provider.base_url);
             let mut request = post_json(provider, url, key_header("x-api-key", key), &payload).ok()?;
             request.headers_mut().insert("anthropic-version", http::HeaderValue::from_static(anthropic::API_VERSION));
             Some(request)

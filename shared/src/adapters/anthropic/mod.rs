@@ -11,25 +11,37 @@ pub use response::parse_response;
 pub(crate) use response::AnthropicUsage;
 pub use stream::StreamToOpenAi;
 
+use super::urls;
+
 /// The API version every request names.
 pub const API_VERSION: &str = "2023-06-01";
 
-/// `base_url` may be the full `…/v1/messages` endpoint, a `…/v1` base or a bare origin.
+/// `base_url` may be a full endpoint (used as written, even one of another dialect's shape), a
+/// `…/v1` base or a bare origin.
 pub fn messages_url(base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    if base.ends_with("/messages") {
-        base.to_owned()
-    } else if base.ends_with("/v1") {
-        format!("{base}/messages")
-    } else {
-        format!("{base}/v1/messages")
+    match urls::named_endpoint(base_url) {
+        Some(endpoint) => endpoint.to_owned(),
+        None => beside_messages(base_url, "/messages"),
     }
 }
 
 /// The sibling model listing (`GET /v1/models`).
 pub fn models_url(base_url: &str) -> String {
-    let messages = messages_url(base_url);
-    format!("{}/models", messages.trim_end_matches("/messages"))
+    beside_messages(base_url, "/models")
+}
+
+/// Token counting (`POST /v1/messages/count_tokens`).
+pub fn count_tokens_url(base_url: &str) -> String {
+    beside_messages(base_url, "/messages/count_tokens")
+}
+
+fn beside_messages(base_url: &str, path: &str) -> String {
+    let (root, _) = urls::split_endpoint(base_url);
+    if root.ends_with("/v1") {
+        format!("{root}{path}")
+    } else {
+        format!("{root}/v1{path}")
+    }
 }
 
 /// OpenAI's `finish_reason` for an Anthropic `stop_reason`.

@@ -34,13 +34,7 @@ pub fn responses_url(base_url: &str) -> String {
     if base.ends_with("/responses") {
         return base.to_owned();
     }
-    let base = base.strip_suffix("/chat/completions").unwrap_or(base);
-    let has_path = base.split_once("://").map_or(base, |(_, rest)| rest).contains('/');
-    if has_path {
-        format!("{base}/responses")
-    } else {
-        format!("{base}/v1/responses")
-    }
+    crate::adapters::openai::sibling_url(base, "/responses")
 }
 
 pub fn build_request(
