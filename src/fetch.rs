@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use uni_api_core::doors::Door;
-use uni_api_core::gateway::ClientAddr;
+use uni_api_core::gateway::{ClientAddr, CorsStamp};
 use uni_api_core::platform::{MemoryStore, Platform, StateStore};
 use uni_api_core::{Config, Gateway, GatewayError, ResponseBody};
 use worker::{event, Context, Env, Headers, Request, Response};
@@ -45,7 +45,9 @@ thread_local! {
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     match gateway(&env).await {
         Ok(serving) => {
-            let response = serve(&serving.gateway, req).await;
+            let cors = cors_of(&serving.gateway, &req);
+            let mut response = serve(&serving.gateway, req).await;
+            cors.apply(&mut response);
             into_worker(response, serving.stats.as_ref().map(|stats| (stats.clone(), &ctx)))
         }
         Err(message) => {
@@ -53,9 +55,22 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             let _ = req.bytes().await;
             // The detail (which may name the config's host and path) is the operator's, in the log.
             worker::console_error!("uni-api: {message}");
-            into_worker(Door::for_path(&req.path()).error_response(&GatewayError::ConfigUnavailable), None)
+            let mut response = Door::for_path(&req.path()).error_response(&GatewayError::ConfigUnavailable);
+            CorsStamp::any().apply(&mut response);
+            into_worker(response, None)
         }
     }
+}
+
+/// What CORS adds to this request's response (only the headers it reads are copied).
+fn cors_of(gateway: &Gateway, req: &Request) -> CorsStamp {
+    let mut head = http::HeaderMap::new();
+    if let Ok(Some(origin)) = req.headers().get("origin") {
+        if let Ok(origin) = http::HeaderValue::from_str(&origin) {
+            head.insert(http::header::ORIGIN, origin);
+        }
+    }
+    gateway.cors(&head)
 }
 
 /// The current gateway, refreshed from the config source at most every `CONFIG_TTL` seconds.

@@ -263,7 +263,21 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// Serves one request; whatever answers it, the response carries the CORS headers.
 async fn handle(
+    gateway: &Gateway,
+    limits: &ServerLimits,
+    operations: &Operations,
+    peer: SocketAddr,
+    request: http::Request<Incoming>,
+) -> Response {
+    let cors = gateway.cors(request.headers());
+    let mut response = respond(gateway, limits, operations, peer, request).await;
+    cors.apply(&mut response);
+    response
+}
+
+async fn respond(
     gateway: &Gateway,
     limits: &ServerLimits,
     operations: &Operations,

@@ -52,7 +52,23 @@ impl Function {
     }
 
     /// Serves one request; `finished` is told when its response body has been sent (or dropped).
+    /// Whatever answers it, the response carries the CORS headers.
     pub async fn handle<B>(
+        &self,
+        request: http::Request<B>,
+        finished: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let cors = self.gateway.cors(request.headers());
+        let mut response = self.respond(request, finished).await;
+        cors.apply(&mut response);
+        response
+    }
+
+    async fn respond<B>(
         &self,
         request: http::Request<B>,
         finished: Option<tokio::sync::oneshot::Sender<()>>,
@@ -172,8 +188,9 @@ async fn serve(request: Request, state: AppState) -> Result<Response<ResponseBod
         Ok(function) => function,
         Err(_) => {
             // The reason is in the function's log; the client gets the generic 503.
-            let response = uni_api_core::doors::Door::for_path(request.uri().path())
+            let mut response = uni_api_core::doors::Door::for_path(request.uri().path())
                 .error_response(&GatewayError::ConfigUnavailable);
+            uni_api_core::gateway::CorsStamp::any().apply(&mut response);
             return Ok(into_vercel(response, None));
         }
     };

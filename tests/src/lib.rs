@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod bodies;
+pub mod browser;
 pub mod mock;
 pub mod process;
 pub mod speak;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::error::ConfigError;
-use super::model::ModelMapping;
+use super::model::{CorsOrigins, ModelMapping};
 use super::values::{parse_rate_limit, seconds, ModelTable};
 use crate::scheduler::rate_window::RateRule;
 
@@ -125,4 +125,44 @@ pub(super) fn proxy(url: &str, path: &str) -> Result<String, ConfigError> {
         Some("http" | "https" | "socks5" | "socks5h") => Ok(url.to_owned()),
         _ => Err(ConfigError::invalid(path, "a proxy must be an http://, https://, socks5:// or socks5h:// URL")),
     }
+}
+
+/// `cors_origins`: `"*"` (also the default), `false`, or a list of page origins.
+pub(super) fn cors_origins(value: &Value, path: &str) -> Result<CorsOrigins, ConfigError> {
+    let list = match value {
+        Value::Null => return Ok(CorsOrigins::Any),
+        Value::Bool(false) => return Ok(CorsOrigins::Off),
+        Value::String(s) if s.trim() == "*" => return Ok(CorsOrigins::Any),
+        Value::String(s) => vec![Value::String(s.clone())],
+        Value::Array(list) => list.clone(),
+        _ => return Err(ConfigError::invalid(path, "expected \"*\", false or a list of origins")),
+    };
+    let mut origins = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Value::String(origin) = entry else {
+            return Err(ConfigError::invalid(at, "expected an origin such as https://chat.example.com"));
+        };
+        let origin = origin.trim().to_ascii_lowercase();
+        if origin == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        if !is_origin(&origin) {
+            return Err(ConfigError::invalid(
+                at,
+                format!("`{origin}` is not an origin (scheme://host[:port], no path), e.g. https://chat.example.com"),
+            ));
+        }
+        origins.push(origin);
+    }
+    Ok(if origins.is_empty() { CorsOrigins::Off } else { CorsOrigins::Only(origins) })
+}
+
+/// `scheme://host[:port]` as browsers send it in `Origin`.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, authority)) = text.split_once("://") else { return false };
+    !scheme.is_empty()
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && !authority.is_empty()
+        && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }

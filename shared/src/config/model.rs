@@ -192,6 +192,20 @@ pub struct GlobalPreferences {
     pub rate_limit: Option<ModelTable<Vec<RateRule>>>,
     /// Largest audio upload (`/v1/audio/transcriptions`) accepted, in bytes (default 25 MB).
     pub max_audio_bytes: usize,
+    /// Which web pages may call the API from a browser (`preferences.cors_origins`).
+    pub cors_origins: CorsOrigins,
+}
+
+/// The origins CORS lets call the gateway from a page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any page (`*`, the default, as the original's).
+    #[default]
+    Any,
+    /// Only these origins (`scheme://host[:port]`, lowercase), each answered with itself.
+    Only(Vec<String>),
+    /// No CORS headers at all; `OPTIONS` is an unknown method (`cors_origins: false`).
+    Off,
 }
 
 impl Config {

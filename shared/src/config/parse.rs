@@ -7,7 +7,9 @@ use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::error::ConfigError;
-use super::fields::{duration, limit_table, model_mappings, number, proxy, scalar, timeout_table, validate_url};
+use super::fields::{
+    cors_origins, duration, limit_table, model_mappings, number, proxy, scalar, timeout_table, validate_url,
+};
 use super::model::*;
 use super::raw::*;
 use super::values::{seconds, Secret};
@@ -128,6 +130,7 @@ impl Builder {
             error_triggers: raw.error_triggers.unwrap_or_default().into_iter().filter(|t| !t.is_empty()).collect(),
             proxy: raw.proxy.map(|p| proxy(&p, &format!("{path}.proxy"))).transpose()?,
             rate_limit: limit_table(&raw.rate_limit, &format!("{path}.rate_limit"))?,
+            cors_origins: cors_origins(&raw.cors_origins, &format!("{path}.cors_origins"))?,
             max_audio_bytes: match number(&raw.max_audio_upload_mb, &format!("{path}.max_audio_upload_mb"))? {
                 None => DEFAULT_MAX_AUDIO_MB * 1024 * 1024,
                 Some(mb) if mb > 0.0 && mb <= 1024.0 => (mb * 1024.0 * 1024.0) as usize,

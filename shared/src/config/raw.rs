@@ -83,4 +83,5 @@ pub struct RawGlobalPreferences {
     pub max_audio_upload_mb: Value,
     pub request_timeout: Value,
     pub image_fetch_allow: Option<Vec<String>>,
+    pub cors_origins: Value,
 }

@@ -268,6 +268,11 @@ fn errors_name_the_key_path_and_the_reason() {
             "providers:\n  - provider: p\n    base_url: http://x\n    tools: maybe\napi_keys: [{api: k}]",
             "providers[0].tools",
         ),
+        (
+            "providers: []\napi_keys: [{api: k}]\npreferences:\n  cors_origins: [https://ok.example, https://chat.example.com/app]",
+            "preferences.cors_origins[1]: `https://chat.example.com/app` is not an origin",
+        ),
+        ("providers: []\napi_keys: [{api: k}]\npreferences:\n  cors_origins: {a: b}", "preferences.cors_origins: expected"),
     ];
     for (yaml, want) in cases {
         let got = err(yaml);

@@ -7,6 +7,7 @@ mod accounting;
 mod admin;
 mod attempts;
 mod auth;
+mod cors;
 mod count;
 mod discovery;
 mod images;
@@ -43,6 +44,7 @@ pub use crate::body::ResponseBody;
 
 pub use accounting::ClientAddr;
 pub use auth::{authenticate, authenticate_with};
+pub use cors::CorsStamp;
 pub use keys::cooldown_subject;
 
 /// Largest request body the gateway reads (LLM requests with inline images can be large).
@@ -222,10 +224,22 @@ impl Gateway {
         Door::for_path(path).error_response(error)
     }
 
+    /// What CORS adds to every response to this request (`preferences.cors_origins`). Taken from
+    /// the request's head before it is consumed; the host applies it to whatever it answers.
+    pub fn cors(&self, request: &http::HeaderMap) -> CorsStamp {
+        CorsStamp::for_request(&self.inner().config.global.cors_origins, request)
+    }
+
     /// Refuses a request from its head alone, before its body is read: a route that needs a
     /// client key and does not carry a valid one gets its 401 here, so a host never buffers the
     /// body of an unauthenticated request. `None`: read the body and call `handle`.
+    /// A CORS preflight (`OPTIONS`) is answered here too.
     pub fn precheck(&self, parts: &http::request::Parts) -> Option<http::Response<ResponseBody>> {
+        if let Some(preflight) =
+            cors::preflight(&self.inner().config.global.cors_origins, &parts.method, &parts.headers)
+        {
+            return Some(preflight);
+        }
         let path = trimmed(parts.uri.path());
         let route = routes::route(path, &parts.method);
         if !route.needs_key() {
@@ -261,6 +275,9 @@ impl Gateway {
         let generation = self.inner();
         let inner = &*generation;
         let (parts, body) = request.into_parts();
+        if let Some(preflight) = cors::preflight(&inner.config.global.cors_origins, &parts.method, &parts.headers) {
+            return preflight;
+        }
         let path = trimmed(parts.uri.path());
         let route = routes::route(path, &parts.method);
         let refuse = |error: GatewayError| Door::for_path(path).error_response(&error);
