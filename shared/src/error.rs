@@ -64,6 +64,9 @@ pub enum GatewayError {
     ShuttingDown,
     #[error("{0}")]
     NoUsableChannel(String),
+    /// The prompt is larger than every candidate channel's `tpr` budget.
+    #[error("{0}")]
+    OverTokenBudget(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -80,7 +83,7 @@ impl GatewayError {
             Self::StatsDisabled | Self::ConfigUnavailable | Self::StatsUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::OverTokenBudget(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { status, .. } => *status,
@@ -109,6 +112,7 @@ impl GatewayError {
             Self::ConfigUnavailable => "config_unavailable",
             Self::StatsUnavailable(_) => "statistics_unavailable",
             Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::OverTokenBudget(_) => "over_token_budget",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Upstream { status, .. } => match status.as_u16() {

@@ -1,5 +1,7 @@
 //! A config written for the original uni-api works as its users expect (issue #14's drop-in points).
 
+use std::time::Duration;
+
 use serde_json::json;
 use uni_api_tests::{chat_body, Mock, Reply, TestGateway};
 
@@ -56,4 +58,76 @@ api_keys:
     assert_eq!(got[0].path, "/v1/chat/completions", "the URL is used as written");
     assert_eq!(got[0].header("x-api-key"), Some("sk-up"), "Anthropic's auth");
     assert!(got[0].body["max_tokens"].is_u64(), "an Anthropic Messages body: {}", got[0].body);
+}
+
+#[tokio::test]
+async fn rate_limits_are_true_sliding_windows_and_retry_after_stays_within_the_window() {
+    if uni_api_tests::native_only("moves the gateway's clock; the Worker uses the real clock") {
+        return;
+    }
+    let mock = Mock::start("p").await;
+    let yaml = format!(
+        "providers:\n  - provider: p\n    base_url: {}\n    model: [m]\napi_keys:\n  - api: k\n    preferences: {{ rate_limit: 5/min }}\n",
+        mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    // A burst of five in the last second of a clock minute, the moment a fixed-window estimate
+    // starts admitting again too early.
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    gw.advance(Duration::from_millis(60_000 - now_ms % 60_000 - 1_000));
+    for _ in 0..5 {
+        assert_eq!(gw.chat("k", chat_body("m")).await.0, 200);
+    }
+    gw.advance(Duration::from_secs(30));
+    let refused = gw.post("/v1/chat/completions", "k", chat_body("m")).await;
+    assert_eq!(refused.status(), 429, "only five in any minute");
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((29..=30).contains(&retry_after), "when the first of the burst is a minute old: {retry_after}");
+    gw.advance(Duration::from_secs(retry_after));
+    assert_eq!(gw.chat("k", chat_body("m")).await.0, 200, "Retry-After was enough");
+    assert_eq!(mock.count(), 6);
+}
+
+#[tokio::test]
+async fn a_tpr_budget_skips_channels_a_prompt_is_too_large_for_and_413_when_none_is_left() {
+    let small = Mock::start("small").await;
+    let large = Mock::start("large").await;
+    let yaml = format!(
+        "providers:
+  - provider: small
+    base_url: {}
+    api: sk-small
+    model: [m]
+    preferences: {{ api_key_rate_limit: 100/tpr }}
+  - provider: large
+    base_url: {}
+    api: sk-large
+    model: [m]
+    preferences: {{ api_key_rate_limit: '20/min, 1000/tpr' }}
+api_keys:
+  - api: k
+    preferences: {{ SCHEDULING_ALGORITHM: fixed_priority }}
+",
+        small.base(),
+        large.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let ask = |chars: usize| json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(chars)}]});
+    let (status, body) = gw.chat("k", ask(40)).await; // ~10 tokens: the first channel takes it
+    assert_eq!((status, body["choices"][0]["message"]["content"].as_str()), (200, Some("from small")));
+    let (status, body) = gw.chat("k", ask(2_000)).await; // ~500 tokens: over the small budget
+    assert_eq!((status, body["choices"][0]["message"]["content"].as_str()), (200, Some("from large")));
+    let (status, body) = gw.chat("k", ask(8_000)).await; // ~2000 tokens: over both
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "over_token_budget");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2000 tokens") && message.contains("1000"), "{message}");
+    // The Messages door answers in Anthropic's shape.
+    let anthropic =
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x".repeat(8_000)}]});
+    let (status, body) = gw.messages("k", &anthropic).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "request_too_large");
+    assert_eq!((small.count(), large.count()), (1, 1), "a refused request reaches no upstream");
 }

@@ -63,28 +63,48 @@ pub(super) fn timeout_table(value: &Value, path: &str) -> Result<ModelTable<Dura
     }
 }
 
-pub(super) fn limit_table(value: &Value, path: &str) -> Result<Option<ModelTable<Vec<RateRule>>>, ConfigError> {
-    let parse = |v: &Value, p: &str| -> Result<Vec<RateRule>, ConfigError> {
+/// A rate-limit value (one string, or a per-model table with `default`): its windows, and its
+/// `tpr` budgets (tokens per request) when any part names one.
+pub(super) struct LimitTables {
+    pub rules: Option<ModelTable<Vec<RateRule>>>,
+    pub tokens_per_request: Option<ModelTable<u64>>,
+}
+
+pub(super) fn limit_table(value: &Value, path: &str) -> Result<LimitTables, ConfigError> {
+    let parse = |v: &Value, p: &str| -> Result<(Vec<RateRule>, Option<u64>), ConfigError> {
         let text = scalar(v, p)?.ok_or_else(|| ConfigError::invalid(p, "expected a limit such as 15/min"))?;
         parse_rate_limit(&text).map_err(|m| ConfigError::invalid(p, m))
     };
-    match value {
-        Value::Null => Ok(None),
+    let (rules, budgets) = match value {
+        Value::Null => return Ok(LimitTables { rules: None, tokens_per_request: None }),
         Value::Object(map) => {
-            let mut entries = Vec::new();
-            let mut default = None;
+            let (mut rules, mut budgets) = (Vec::new(), Vec::new());
+            let (mut default_rules, mut default_budget) = (None, None);
             for (k, v) in map {
-                let rules = parse(v, &format!("{path}.{k}"))?;
+                let (r, budget) = parse(v, &format!("{path}.{k}"))?;
                 if k == "default" {
-                    default = Some(rules)
+                    default_rules = Some(r);
+                    default_budget = budget;
                 } else {
-                    entries.push((k.clone(), rules))
+                    rules.push((k.clone(), r));
+                    if let Some(budget) = budget {
+                        budgets.push((k.clone(), budget));
+                    }
                 }
             }
-            Ok(Some(ModelTable::new(entries, default)))
+            (ModelTable::new(rules, default_rules), ModelTable::new(budgets, default_budget))
         }
-        other => Ok(Some(ModelTable::uniform(parse(other, path)?))),
-    }
+        other => {
+            let (r, budget) = parse(other, path)?;
+            (ModelTable::uniform(r), budget.map_or_else(|| ModelTable::new(Vec::new(), None), ModelTable::uniform))
+        }
+    };
+    // A table of `tpr` budgets alone limits no request rate: leave the windows out.
+    let limits_rate = rules.values().any(|r| !r.is_empty());
+    Ok(LimitTables {
+        rules: limits_rate.then_some(rules),
+        tokens_per_request: (!budgets.is_empty()).then_some(budgets),
+    })
 }
 
 pub(super) fn model_mappings(entries: &[Value], path: &str) -> Result<Vec<ModelMapping>, ConfigError> {

@@ -49,6 +49,9 @@ pub struct Provider {
     pub proxy: Option<String>,
     /// Per upstream key, looked up by upstream model id.
     pub key_rate_limit: Option<ModelTable<Vec<RateRule>>>,
+    /// The `N/tpr` budget of `api_key_rate_limit`, looked up by upstream model id: a request whose
+    /// estimated prompt tokens exceed it skips this channel.
+    pub tokens_per_request: Option<ModelTable<u64>>,
     /// How long a key sits out after a 429 (zero: never).
     pub key_cooldown: Duration,
     pub key_schedule: KeySchedule,

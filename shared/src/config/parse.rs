@@ -12,8 +12,9 @@ use super::fields::{
 };
 use super::model::*;
 use super::raw::*;
-use super::values::{seconds, Secret};
+use super::values::{seconds, ModelTable, Secret};
 use crate::adapters::Dialect;
+use crate::scheduler::rate_window::RateRule;
 
 /// Where `${VAR}` values come from; the host passes its environment (the core reads none).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -129,7 +130,7 @@ impl Builder {
                 .unwrap_or(DEFAULT_COOLDOWN),
             error_triggers: raw.error_triggers.unwrap_or_default().into_iter().filter(|t| !t.is_empty()).collect(),
             proxy: raw.proxy.map(|p| proxy(&p, &format!("{path}.proxy"))).transpose()?,
-            rate_limit: limit_table(&raw.rate_limit, &format!("{path}.rate_limit"))?,
+            rate_limit: self.windows_only(&raw.rate_limit, &format!("{path}.rate_limit"))?,
             cors_origins: cors_origins(&raw.cors_origins, &format!("{path}.cors_origins"))?,
             max_audio_bytes: match number(&raw.max_audio_upload_mb, &format!("{path}.max_audio_upload_mb"))? {
                 None => DEFAULT_MAX_AUDIO_MB * 1024 * 1024,
@@ -203,6 +204,7 @@ impl Builder {
             }
         }
         let ppath = format!("{path}.preferences");
+        let key_limits = limit_table(&prefs.api_key_rate_limit, &format!("{ppath}.api_key_rate_limit"))?;
         let key_schedule = match prefs.api_key_schedule_algorithm.as_deref().map(str::trim) {
             None | Some("round_robin") => KeySchedule::RoundRobin,
             Some("random") => KeySchedule::Random,
@@ -231,7 +233,8 @@ impl Builder {
             left_out: None,
             headers,
             proxy: prefs.proxy.map(|p| proxy(&p, &format!("{ppath}.proxy"))).transpose()?,
-            key_rate_limit: limit_table(&prefs.api_key_rate_limit, &format!("{ppath}.api_key_rate_limit"))?,
+            key_rate_limit: key_limits.rules,
+            tokens_per_request: key_limits.tokens_per_request,
             key_cooldown: duration(&prefs.api_key_cooldown_period, &format!("{ppath}.api_key_cooldown_period"))?
                 .unwrap_or(Duration::ZERO),
             key_schedule,
@@ -324,9 +327,21 @@ impl Builder {
             rules,
             scheduling,
             auto_retry,
-            rate_limit: limit_table(&prefs.rate_limit, &format!("{ppath}.rate_limit"))?,
+            rate_limit: self.windows_only(&prefs.rate_limit, &format!("{ppath}.rate_limit"))?,
             moderation: prefs.enable_moderation.unwrap_or(false),
         })
+    }
+
+    /// A client's or the global rate limit: windows only; a `tpr` budget there (the original
+    /// reads it only on a provider's `api_key_rate_limit`) is ignored with a warning.
+    fn windows_only(&mut self, value: &Value, path: &str) -> Result<Option<ModelTable<Vec<RateRule>>>, ConfigError> {
+        let tables = limit_table(value, path)?;
+        if tables.tokens_per_request.is_some() {
+            self.warnings.push(format!(
+                "{path}: `tpr` (tokens per request) applies to a provider's api_key_rate_limit only; ignored here"
+            ));
+        }
+        Ok(tables.rules)
     }
 
     fn rule(&mut self, text: &str, path: &str, client_keys: &[String], providers: &HashSet<&str>) -> RuleTarget {

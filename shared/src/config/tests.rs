@@ -371,3 +371,32 @@ fn admin_is_the_role_admin_exactly_and_an_implicit_admin_is_warned_about() {
         .is_some_and(|n| n.contains("the first key (role `ops-admin`) is the admin")));
     assert_eq!(keys("  - api: a\n    role: admin\n").implicit_admin_notice(), None);
 }
+
+#[test]
+fn tpr_is_a_budget_of_a_providers_key_pool_and_ignored_elsewhere() {
+    let c = parse(
+        "
+providers:
+  - provider: p
+    base_url: http://127.0.0.1:9/v1
+    model: [m, big]
+    preferences:
+      api_key_rate_limit: { big: '10/min, 32000/tpr', default: 8000/tpr }
+api_keys:
+  - api: k
+    preferences: { rate_limit: '5/min, 100/tpr' }
+",
+    )
+    .unwrap();
+    let p = &c.providers[0];
+    let budgets = p.tokens_per_request.as_ref().unwrap();
+    assert_eq!((budgets.lookup("big"), budgets.lookup("m")), (Some(&32000), Some(&8000)));
+    let windows = p.key_rate_limit.as_ref().unwrap();
+    assert_eq!(windows.lookup("big").unwrap().len(), 1);
+    assert!(windows.lookup("m").unwrap().is_empty(), "a tpr-only default limits no rate");
+    assert_eq!(c.clients[0].rate_limit.as_ref().unwrap().lookup("m").unwrap().len(), 1);
+    assert_eq!(
+        c.warnings,
+        vec!["api_keys[0].preferences.rate_limit: `tpr` (tokens per request) applies to a provider's api_key_rate_limit only; ignored here"]
+    );
+}

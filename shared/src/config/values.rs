@@ -96,9 +96,11 @@ impl<T> ModelTable<T> {
 }
 
 /// Parses `15/min,1500/day` into rules. Units: s/sec/second, m/min/minute, h/hr/hour, d/day,
-/// mo/month (30 days), y/year (365 days), each optionally plural.
-pub fn parse_rate_limit(text: &str) -> Result<Vec<RateRule>, String> {
+/// mo/month (30 days), y/year (365 days), each optionally plural. A `N/tpr` part (tokens per
+/// request) is no window: it is returned as the budget.
+pub fn parse_rate_limit(text: &str) -> Result<(Vec<RateRule>, Option<u64>), String> {
     let mut rules = Vec::new();
+    let mut tokens_per_request = None;
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (count, unit) =
             part.split_once('/').ok_or_else(|| format!("`{part}` is not of the form COUNT/UNIT, e.g. 15/min"))?;
@@ -111,14 +113,20 @@ pub fn parse_rate_limit(text: &str) -> Result<Vec<RateRule>, String> {
             "d" | "day" => 86_400,
             "mo" | "month" => 2_592_000,
             "y" | "year" => 31_536_000,
-            _ => return Err(format!("unknown unit `{unit}` in `{part}` (use sec, min, hour, day, month or year)")),
+            "tpr" => {
+                tokens_per_request = Some(u64::from(limit));
+                continue;
+            }
+            _ => {
+                return Err(format!("unknown unit `{unit}` in `{part}` (use sec, min, hour, day, month, year or tpr)"))
+            }
         };
         rules.push(RateRule { limit, window_ms: seconds * 1000 });
     }
-    if rules.is_empty() {
+    if rules.is_empty() && tokens_per_request.is_none() {
         return Err("empty rate limit".into());
     }
-    Ok(rules)
+    Ok((rules, tokens_per_request))
 }
 
 /// Seconds from YAML (integer or fractional) as a `Duration`.
@@ -135,7 +143,8 @@ mod tests {
 
     #[test]
     fn rate_limits_parse_every_unit_and_lists() {
-        let rules = parse_rate_limit("15/min, 1500/day").unwrap();
+        let (rules, tpr) = parse_rate_limit("15/min, 1500/day").unwrap();
+        assert_eq!(tpr, None);
         assert_eq!(
             rules,
             vec![RateRule { limit: 15, window_ms: 60_000 }, RateRule { limit: 1500, window_ms: 86_400_000 }]
@@ -150,7 +159,7 @@ mod tests {
             ("1/year", 31_536_000_000),
             ("1/minutes", 60_000),
         ] {
-            assert_eq!(parse_rate_limit(text).unwrap()[0].window_ms, ms, "{text}");
+            assert_eq!(parse_rate_limit(text).unwrap().0[0].window_ms, ms, "{text}");
         }
     }
 
@@ -159,6 +168,11 @@ mod tests {
         assert!(parse_rate_limit("15 per minute").unwrap_err().contains("COUNT/UNIT"));
         assert!(parse_rate_limit("x/min").unwrap_err().contains("whole number"));
         assert!(parse_rate_limit("5/fortnight").unwrap_err().contains("unknown unit"));
+        assert_eq!(
+            parse_rate_limit("20/min, 8000/tpr").unwrap(),
+            (vec![RateRule { limit: 20, window_ms: 60_000 }], Some(8000))
+        );
+        assert_eq!(parse_rate_limit("8000/tpr").unwrap(), (vec![], Some(8000)));
     }
 
     #[test]

@@ -205,7 +205,8 @@ impl<'a> Run<'a> {
             };
             (None, slots)
         };
-        let key_rules = provider.key_rate_limit.as_ref().and_then(|t| t.lookup(&candidate.upstream));
+        let key_rules =
+            provider.key_rate_limit.as_ref().and_then(|t| t.lookup(&candidate.upstream)).filter(|r| !r.is_empty());
         let mut limited = 0;
         let mut region_failed = false;
         for slot in &slots {

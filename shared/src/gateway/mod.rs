@@ -10,6 +10,7 @@ mod auth;
 mod cors;
 mod count;
 mod discovery;
+mod estimate;
 mod images;
 mod keys;
 mod models;

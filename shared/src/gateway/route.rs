@@ -3,6 +3,7 @@
 
 use super::accounting::{Ledger, Served};
 use super::attempts::Run;
+use super::estimate;
 use super::keys::StoreKey;
 use super::moderation;
 use super::reply::Reply;
@@ -66,7 +67,7 @@ pub(super) async fn route(
         (key.rate_limit.as_ref(), StoreKey::ClientRate { client: &key.fingerprint, model }),
     ];
     for (table, id) in limits {
-        if let Some(rules) = table.and_then(|t| t.lookup(model)) {
+        if let Some(rules) = table.and_then(|t| t.lookup(model)).filter(|r| !r.is_empty()) {
             if let Admission::Limited { retry_after_ms } = admit(inner, id, rules, now).await {
                 return Err(GatewayError::RateLimited {
                     model: model.into(),
@@ -155,6 +156,20 @@ fn eligible(inner: &Inner, client: usize, request: &ClientRequest) -> Result<Vec
         if candidates.is_empty() {
             return Err(GatewayError::BadRequest(format!(
                 "no channel serving `{model}` accepts images (every one is configured with `image: false`)"
+            )));
+        }
+    }
+    let budget = |c: &Candidate| {
+        config.providers[c.provider].tokens_per_request.as_ref().and_then(|t| t.lookup(&c.upstream)).copied()
+    };
+    if candidates.iter().any(|c| budget(c).is_some()) {
+        let estimate = estimate::prompt_tokens(&request.body);
+        let largest = candidates.iter().filter_map(budget).max().unwrap_or(0);
+        candidates.retain(|c| budget(c).is_none_or(|b| estimate <= b));
+        if candidates.is_empty() {
+            return Err(GatewayError::OverTokenBudget(format!(
+                "the request's prompt is about {estimate} tokens, more than every channel serving `{model}` takes \
+                 per request (the largest `tpr` budget is {largest}); shorten it"
             )));
         }
     }

@@ -1,13 +1,21 @@
 //! Sliding-window rate limiting as pure arithmetic: `(state, rules, now) → admit or wait`.
 //!
-//! Each rule (`15/min`) keeps two counters: the current fixed window and the previous one. The
-//! sliding count is the previous window weighted by how much of it still overlaps the last `W`
-//! milliseconds, plus the current window. This is the estimate Cloudflare and pingora use: O(1)
-//! state per rule (so it fits a Durable Object record), and never more permissive than the limit
-//! when requests are spread evenly. A request is admitted only when every rule admits it; then it
-//! counts in every rule.
+//! A rule (`15/min`) admits a request only if fewer than `limit` requests were admitted in the
+//! last `window` milliseconds: a true sliding window, as the original's limiter and upstream
+//! quotas are. Up to [`EXACT_UP_TO`] requests per window it keeps the admission times themselves,
+//! so the count is exact and `Retry-After` is when the oldest of them slides out (never more than
+//! the window). Larger limits would cost too much memory per key, and there it keeps two counters,
+//! the current fixed window and the previous one, weighted by how much of the previous still
+//! overlaps the last `window` (Cloudflare's and pingora's estimate; it may admit a little more than
+//! the limit right after a burst at the end of a window), with `Retry-After` capped at the window.
+//! A request is admitted only when every rule admits it; then it counts in every rule.
+
+use std::collections::VecDeque;
 
 use crate::platform::UnixMillis;
+
+/// The largest limit kept exactly (8 bytes per admitted request while it is in the window).
+pub const EXACT_UP_TO: u32 = 1000;
 
 /// `limit` requests per `window_ms` milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,7 +28,8 @@ pub struct RateRule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
     Admitted,
-    /// Over a limit; the earliest time a retry could pass, in milliseconds from now.
+    /// Over a limit; the earliest time a retry could pass, in milliseconds from now (at most the
+    /// longest window of the rules).
     Limited {
         retry_after_ms: u64,
     },
@@ -32,12 +41,18 @@ pub struct RateWindow {
     counters: Vec<Counter>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Counter {
     rule: RateRule,
-    window_start: u64,
-    previous: u64,
-    current: u64,
+    count: Count,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Count {
+    /// The admission times still inside the window, oldest first (at most `limit`).
+    Exact(VecDeque<u64>),
+    /// Fixed-window counters for limits above [`EXACT_UP_TO`].
+    Estimate { window_start: u64, previous: u64, current: u64 },
 }
 
 impl RateWindow {
@@ -46,14 +61,13 @@ impl RateWindow {
         self.sync_rules(rules);
         let mut wait = 0u64;
         for counter in &mut self.counters {
-            counter.roll(now.0);
             wait = wait.max(counter.wait_for_one(now.0));
         }
         if wait > 0 {
             return Admission::Limited { retry_after_ms: wait };
         }
         for counter in &mut self.counters {
-            counter.current += 1;
+            counter.count_one(now.0);
         }
         Admission::Admitted
     }
@@ -61,59 +75,112 @@ impl RateWindow {
     /// Whether every request it counted has slid out of its windows by `now`: the window holds
     /// nothing and may be forgotten.
     pub fn is_idle(&self, now: UnixMillis) -> bool {
-        self.counters.iter().all(|c| c.window_start.saturating_add(2 * c.rule.window_ms.max(1)) <= now.0)
+        self.counters.iter().all(|c| c.is_idle(now.0))
     }
 
     /// A config reload may change the rules; counters of changed rules start afresh.
     fn sync_rules(&mut self, rules: &[RateRule]) {
         let same = self.counters.len() == rules.len() && self.counters.iter().zip(rules).all(|(c, r)| c.rule == *r);
         if !same {
-            self.counters =
-                rules.iter().map(|&rule| Counter { rule, window_start: 0, previous: 0, current: 0 }).collect();
+            self.counters = rules.iter().map(|&rule| Counter::new(rule)).collect();
         }
     }
 }
 
 impl Counter {
-    fn roll(&mut self, now: u64) {
-        let w = self.rule.window_ms.max(1);
-        let start = now - now % w;
-        if start == self.window_start {
-            return;
-        }
-        self.previous = if start == self.window_start + w { self.current } else { 0 };
-        self.current = 0;
-        self.window_start = start;
+    fn new(rule: RateRule) -> Self {
+        let count = if rule.limit <= EXACT_UP_TO {
+            Count::Exact(VecDeque::new())
+        } else {
+            Count::Estimate { window_start: 0, previous: 0, current: 0 }
+        };
+        Self { rule, count }
     }
 
-    /// Milliseconds until one more request fits, 0 if it fits now.
-    fn wait_for_one(&self, now: u64) -> u64 {
-        let w = self.rule.window_ms.max(1) as u128;
-        let limit = self.rule.limit as u128;
-        let elapsed = (now - self.window_start) as u128;
-        let remaining = w - elapsed;
-        let prev = self.previous as u128;
-        let cur = self.current as u128;
-        if limit == 0 {
-            return remaining as u64;
-        }
-        // Fits when prev * (w - elapsed) / w + cur + 1 <= limit, kept in integers.
-        if prev * remaining + (cur + 1) * w <= limit * w {
-            return 0;
-        }
-        if cur < limit {
-            // Wait within this window until enough of the previous one has slid out:
-            // prev * (w - e) <= (limit - cur - 1) * w.
-            let allowed = (limit - cur - 1) * w;
-            let e = w - allowed / prev; // prev > 0 here, else it would have fitted
-            return (e.saturating_sub(elapsed)).max(1) as u64;
-        }
-        // The current window is full: wait for the next one, then until enough of this one
-        // (which becomes `previous`) has slid out: cur * (w - e') <= (limit - 1) * w.
-        let allowed = (limit - 1) * w;
-        let e_next = w - (allowed / cur).min(w);
-        (remaining + e_next).max(1) as u64
+    fn window(&self) -> u64 {
+        self.rule.window_ms.max(1)
     }
+
+    /// Forgets what has slid out of the window by `now`; then milliseconds until one more request
+    /// fits, 0 if it fits now.
+    fn wait_for_one(&mut self, now: u64) -> u64 {
+        let w = self.window();
+        let limit = self.rule.limit;
+        match &mut self.count {
+            Count::Exact(times) => {
+                while times.front().is_some_and(|&t| t.saturating_add(w) <= now) {
+                    times.pop_front();
+                }
+                if limit == 0 {
+                    return w;
+                }
+                if times.len() < limit as usize {
+                    return 0;
+                }
+                // Full: one fits when the oldest admission slides out.
+                let oldest = times.front().copied().unwrap_or(now);
+                (oldest + w).saturating_sub(now).clamp(1, w)
+            }
+            Count::Estimate { window_start, previous, current } => {
+                roll(window_start, previous, current, now, w);
+                estimate_wait(*window_start, *previous, *current, limit as u64, now, w).min(w)
+            }
+        }
+    }
+
+    fn count_one(&mut self, now: u64) {
+        match &mut self.count {
+            Count::Exact(times) => times.push_back(now),
+            Count::Estimate { current, .. } => *current += 1,
+        }
+    }
+
+    fn is_idle(&self, now: u64) -> bool {
+        let w = self.window();
+        match &self.count {
+            Count::Exact(times) => times.back().is_none_or(|&t| t.saturating_add(w) <= now),
+            Count::Estimate { window_start, .. } => window_start.saturating_add(2 * w) <= now,
+        }
+    }
+}
+
+/// Moves the fixed windows forward to the one holding `now`.
+fn roll(window_start: &mut u64, previous: &mut u64, current: &mut u64, now: u64, w: u64) {
+    let start = now - now % w;
+    if start == *window_start {
+        return;
+    }
+    *previous = if start == *window_start + w { *current } else { 0 };
+    *current = 0;
+    *window_start = start;
+}
+
+/// The estimate's wait: one more fits when `prev * (w - elapsed) / w + cur + 1 <= limit`.
+fn estimate_wait(window_start: u64, previous: u64, current: u64, limit: u64, now: u64, w: u64) -> u64 {
+    let w = w as u128;
+    let limit = limit as u128;
+    let elapsed = (now - window_start) as u128;
+    let remaining = w - elapsed;
+    let prev = previous as u128;
+    let cur = current as u128;
+    if limit == 0 {
+        return remaining as u64;
+    }
+    if prev * remaining + (cur + 1) * w <= limit * w {
+        return 0;
+    }
+    if cur < limit {
+        // Wait within this window until enough of the previous one has slid out:
+        // prev * (w - e) <= (limit - cur - 1) * w.
+        let allowed = (limit - cur - 1) * w;
+        let e = w - allowed / prev; // prev > 0 here, else it would have fitted
+        return (e.saturating_sub(elapsed)).max(1) as u64;
+    }
+    // The current window is full: wait for the next one, then until enough of this one (which
+    // becomes `previous`) has slid out: cur * (w - e') <= (limit - 1) * w.
+    let allowed = (limit - 1) * w;
+    let e_next = w - (allowed / cur).min(w);
+    (remaining + e_next).max(1) as u64
 }
 
 #[cfg(test)]
@@ -139,9 +206,7 @@ mod tests {
         assert!(admitted(&mut w, &rules, t + 1));
         assert!(admitted(&mut w, &rules, t + 2));
         match w.admit(&rules, UnixMillis(t + 3)) {
-            Admission::Limited { retry_after_ms } => {
-                assert!(retry_after_ms > MIN - 10 && retry_after_ms <= 2 * MIN, "{retry_after_ms}")
-            }
+            Admission::Limited { retry_after_ms } => assert_eq!(retry_after_ms, MIN - 3, "when the first slides out"),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -160,20 +225,79 @@ mod tests {
     }
 
     #[test]
-    fn the_previous_window_slides_out_gradually() {
+    fn a_burst_at_the_end_of_a_window_blocks_the_next_minute() {
+        // The case the two-counter estimate got wrong: 5 at the very end of one fixed minute, then
+        // the start of the next; an upstream's own `5/min` quota would answer 429 here.
         let mut w = RateWindow::default();
-        let rules = [per_min(10)];
-        let start = 100 * MIN;
-        for i in 0..10 {
-            assert!(admitted(&mut w, &rules, start + i));
-        }
-        // At the start of the next window the previous 10 still weigh ~10.
-        assert!(!admitted(&mut w, &rules, start + MIN));
-        // Half-way through, they weigh 5: five more fit, the sixth does not.
+        let rules = [per_min(5)];
+        let burst = 20 * MIN + MIN - 100;
         for i in 0..5 {
-            assert!(admitted(&mut w, &rules, start + MIN + MIN / 2 + i), "request {i}");
+            assert!(admitted(&mut w, &rules, burst + i));
         }
-        assert!(!admitted(&mut w, &rules, start + MIN + MIN / 2 + 10));
+        let mut late = 0;
+        for t in (burst + 200..burst + MIN).step_by(1000) {
+            late += admitted(&mut w, &rules, t) as u32;
+        }
+        assert_eq!(late, 0, "nothing more until the burst is a minute old");
+        assert!(admitted(&mut w, &rules, burst + MIN), "the first of the burst has slid out");
+        assert!(!admitted(&mut w, &rules, burst + MIN), "only one slot opened");
+    }
+
+    #[test]
+    fn never_more_than_the_limit_in_any_window_and_retry_after_within_it() {
+        let rules = [per_min(5)];
+        let mut w = RateWindow::default();
+        let mut admitted_at = Vec::new();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut t = 3 * MIN;
+        for _ in 0..5000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            t += rng % 3000;
+            match w.admit(&rules, UnixMillis(t)) {
+                Admission::Admitted => admitted_at.push(t),
+                Admission::Limited { retry_after_ms } => {
+                    assert!((1..=MIN).contains(&retry_after_ms), "{retry_after_ms}");
+                    let mut probe = w.clone();
+                    assert!(admitted(&mut probe, &rules, t + retry_after_ms), "Retry-After admits");
+                }
+            }
+        }
+        for (i, &at) in admitted_at.iter().enumerate() {
+            let in_window = admitted_at[i..].iter().take_while(|&&later| later < at + MIN).count();
+            assert!(in_window <= 5, "{in_window} admitted within a minute from {at}");
+        }
+        assert!(admitted_at.len() > 100);
+    }
+
+    #[test]
+    fn a_limit_above_the_exact_size_uses_the_estimate_and_caps_retry_after() {
+        let mut w = RateWindow::default();
+        let limit = EXACT_UP_TO + 1000;
+        let rules = [per_min(limit)];
+        let start = 100 * MIN;
+        for i in 0..limit as u64 {
+            assert!(admitted(&mut w, &rules, start + i / 100));
+        }
+        // At the start of the next window the previous window still weighs about `limit`.
+        assert!(!admitted(&mut w, &rules, start + MIN));
+        // Half-way through it weighs half: about `limit / 2` more fit.
+        let mut more = 0u32;
+        while admitted(&mut w, &rules, start + MIN + MIN / 2) {
+            more += 1;
+        }
+        assert!(more.abs_diff(limit / 2) <= 2, "{more}");
+        // A full current window would mean waiting past the next one; Retry-After stays within
+        // the window.
+        let later = start + 10 * MIN;
+        for i in 0..limit as u64 {
+            assert!(admitted(&mut w, &rules, later + i / 100));
+        }
+        let Admission::Limited { retry_after_ms } = w.admit(&rules, UnixMillis(later + 100)) else {
+            panic!("expected a refusal");
+        };
+        assert!(retry_after_ms <= MIN, "{retry_after_ms}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn kind(error: &GatewayError) -> &'static str {
         | GatewayError::BadRequest(_)
         | GatewayError::Flagged { .. }
         | GatewayError::PayloadTooLarge { .. }
+        | GatewayError::OverTokenBudget(_)
         | GatewayError::BodyTimeout { .. } => "invalid_request_error",
         GatewayError::RateLimited { .. } => "rate_limit_error",
         GatewayError::Upstream { status, .. } if status.as_u16() == 429 => "rate_limit_error",
