@@ -79,15 +79,18 @@ impl D1Stats {
         self.db.prepare(sql::SCHEMA_TABLE).run().await?;
         let current = self.db.prepare(sql::SCHEMA_VERSION).raw::<Value>().await?;
         let current = current.first().and_then(|row| row.first()).and_then(Value::as_i64).unwrap_or(0);
-        for (version, statements) in sql::migrations(SqlDialect::Sqlite) {
-            if version <= current {
-                continue;
-            }
+        for (version, statements) in sql::migrations(SqlDialect::Sqlite, current) {
             let mut batch: Vec<D1PreparedStatement> = statements.iter().map(|s| self.db.prepare(s.as_str())).collect();
             batch.push(
                 self.db.prepare(sql::record_version(SqlDialect::Sqlite)).bind(&[JsValue::from_f64(version as f64)])?,
             );
             self.db.batch(batch).await?;
+        }
+        let found = self.db.prepare(sql::original_tables(SqlDialect::Sqlite)).raw::<Value>().await?;
+        let found: Vec<String> =
+            found.iter().filter_map(|row| row.first().and_then(Value::as_str).map(str::to_owned)).collect();
+        if let Some(note) = sql::original_tables_note(&found) {
+            worker::console_log!("uni-api: {note}");
         }
         self.migrated.set(true);
         Ok(())

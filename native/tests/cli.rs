@@ -213,7 +213,7 @@ fn sigterm_flushes_queued_statistics_to_the_sqlite_file() {
     assert!(out.status.success(), "exit after SIGTERM: {:?}", out.status);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let (rows, role, status, key_id): (i64, String, i64, String) = conn
-        .query_row("SELECT COUNT(*), MAX(role), MAX(status), MAX(key_id) FROM request_stats", [], |r| {
+        .query_row("SELECT COUNT(*), MAX(role), MAX(status), MAX(key_id) FROM uni_api_requests", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .unwrap();

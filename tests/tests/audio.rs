@@ -219,7 +219,7 @@ async fn a_speech_relay_that_goes_quiet_is_cut_off_and_recorded_by_how_it_ended(
     stats.flush().await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let rows: Vec<(i64, Option<String>)> = conn
-        .prepare("SELECT success, error FROM request_stats WHERE endpoint = '/v1/audio/speech' ORDER BY id")
+        .prepare("SELECT success, error FROM uni_api_requests WHERE endpoint = '/v1/audio/speech' ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()

@@ -167,7 +167,7 @@ async fn every_door_request_is_one_statistics_row_naming_its_door() {
     stats.flush().await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let rows: Vec<(String, i64, i64, i64)> = conn
-        .prepare("SELECT endpoint, status, prompt_tokens, completion_tokens FROM request_stats ORDER BY id")
+        .prepare("SELECT endpoint, status, prompt_tokens, completion_tokens FROM uni_api_requests ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()

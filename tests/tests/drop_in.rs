@@ -131,3 +131,111 @@ api_keys:
     assert_eq!(body["error"]["type"], "request_too_large");
     assert_eq!((small.count(), large.count()), (1, 1), "a refused request reaches no upstream");
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_uni-api-under-test");
+
+/// The original uni-api's statistics tables, as its SQLite `stats.db` has them, with one row each
+/// (holding full keys, as the original stores them).
+const ORIGINAL_SCHEMA: &str = "
+CREATE TABLE request_stats (id INTEGER PRIMARY KEY, request_id TEXT, trace_id TEXT, endpoint TEXT,
+  client_ip TEXT, process_time FLOAT, first_response_time FLOAT, provider TEXT, model TEXT, api_key TEXT,
+  is_flagged BOOLEAN, text TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER,
+  prompt_price FLOAT, completion_price FLOAT, timing_spans TEXT, timestamp DATETIME DEFAULT CURRENT_TIMESTAMP);
+CREATE INDEX ix_request_stats_model ON request_stats (model);
+CREATE TABLE channel_stats (id INTEGER PRIMARY KEY, request_id TEXT, provider TEXT, model TEXT, api_key TEXT,
+  provider_api_key TEXT, success BOOLEAN, timestamp DATETIME DEFAULT CURRENT_TIMESTAMP);
+INSERT INTO request_stats (request_id, endpoint, provider, model, api_key, prompt_tokens, completion_tokens, total_tokens)
+  VALUES ('r1', 'POST /v1/chat/completions', 'openai', 'gpt-4o', 'sk-original-client-key', 10, 5, 15);
+INSERT INTO channel_stats (request_id, provider, model, api_key, provider_api_key, success)
+  VALUES ('r1', 'openai', 'gpt-4o', 'sk-original-client-key', 'sk-original-upstream-key', 1);
+";
+
+/// This gateway's own schema before its tables had their own names (version 1).
+const VERSION_1_SCHEMA: &str = "
+CREATE TABLE uni_api_schema (version INTEGER NOT NULL);
+INSERT INTO uni_api_schema (version) VALUES (1);
+CREATE TABLE request_stats (id INTEGER PRIMARY KEY, at_ms BIGINT NOT NULL, endpoint TEXT NOT NULL, role TEXT NOT NULL,
+  key_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT, upstream_model TEXT, status INTEGER NOT NULL,
+  success INTEGER NOT NULL, attempts INTEGER NOT NULL, tried TEXT NOT NULL, first_byte_ms BIGINT, total_ms BIGINT NOT NULL,
+  prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,
+  reasoning_tokens BIGINT NOT NULL, flagged INTEGER NOT NULL, client_ip TEXT, error TEXT);
+CREATE INDEX request_stats_at ON request_stats (at_ms);
+CREATE TABLE channel_attempts (id INTEGER PRIMARY KEY, at_ms BIGINT NOT NULL, channel TEXT NOT NULL, model TEXT NOT NULL,
+  status INTEGER, success INTEGER NOT NULL);
+CREATE INDEX channel_attempts_at ON channel_attempts (at_ms);
+INSERT INTO request_stats (at_ms, endpoint, role, key_id, model, provider, upstream_model, status, success, attempts, tried,
+  total_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, flagged)
+  VALUES (1700000000000, '/v1/chat/completions', 'admin', 'kid', 'old-model', 'p', 'old-model', 200, 1, 1, 'p', 12, 3, 4, 0, 0, 0);
+INSERT INTO channel_attempts (at_ms, channel, model, status, success) VALUES (1700000000000, 'q/old-model', 'old-model', 503, 0);
+";
+
+/// A folder laid out as the original's volume: `api.yaml`, and `data/stats.db` built by `schema`.
+fn data_folder(mock: &Mock, schema: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "providers:\n  - provider: p\n    base_url: {}\n    model: [m]\napi_keys:\n  - api: sk-admin\n    role: admin\n",
+        mock.base()
+    );
+    std::fs::write(dir.path().join("api.yaml"), yaml).unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    rusqlite::Connection::open(dir.path().join("data/stats.db")).unwrap().execute_batch(schema).unwrap();
+    dir
+}
+
+fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[tokio::test]
+async fn the_originals_data_folder_does_not_stop_the_start_and_its_rows_stay_untouched() {
+    if uni_api_tests::on_worker() {
+        return;
+    }
+    let mock = Mock::start("p").await;
+    let dir = data_folder(&mock, ORIGINAL_SCHEMA);
+    let mut gw =
+        uni_api_tests::process::GatewayProcess::spawn(BIN, dir.path(), &[], &[("DISABLE_DATABASE", "false")]).await;
+    assert_eq!(gw.chat("sk-admin", chat_body("m")).await.0, 200);
+    let (status, stats) = gw.get("/v1/stats", "sk-admin").await;
+    assert_eq!(status, 200, "{stats}");
+    gw.signal("TERM");
+    assert_eq!(gw.exit_code(Duration::from_secs(15)).await, Some(0), "{}", gw.log());
+    let log = gw.log();
+    assert!(
+        log.contains("the original uni-api's tables (channel_stats, request_stats); left untouched and not imported"),
+        "the log says what was found and done:\n{log}"
+    );
+    assert!(!log.contains("sk-original"), "no key of the original's rows is logged:\n{log}");
+    let db = rusqlite::Connection::open(dir.path().join("data/stats.db")).unwrap();
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM request_stats WHERE api_key = 'sk-original-client-key' AND total_tokens = 15"),
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM request_stats"), 1, "the original's table got no rows of ours");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM channel_stats WHERE provider_api_key = 'sk-original-upstream-key'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM uni_api_requests WHERE model = 'm' AND success = 1"), 1);
+}
+
+#[tokio::test]
+async fn a_database_of_the_earlier_schema_keeps_its_rows_under_the_new_names() {
+    if uni_api_tests::on_worker() {
+        return;
+    }
+    let mock = Mock::start("p").await;
+    let dir = data_folder(&mock, VERSION_1_SCHEMA);
+    let mut gw =
+        uni_api_tests::process::GatewayProcess::spawn(BIN, dir.path(), &[], &[("DISABLE_DATABASE", "false")]).await;
+    assert_eq!(gw.chat("sk-admin", chat_body("m")).await.0, 200);
+    gw.signal("TERM");
+    assert_eq!(gw.exit_code(Duration::from_secs(15)).await, Some(0), "{}", gw.log());
+    assert!(!gw.log().contains("original uni-api"), "our own old tables are not the original's:\n{}", gw.log());
+    let db = rusqlite::Connection::open(dir.path().join("data/stats.db")).unwrap();
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM uni_api_requests WHERE model = 'old-model' AND completion_tokens = 4"),
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM uni_api_requests WHERE model = 'm'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM uni_api_attempts WHERE channel = 'q/old-model'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('request_stats', 'channel_attempts')"), 0);
+    assert_eq!(count(&db, "SELECT MAX(version) FROM uni_api_schema"), 2);
+}

@@ -49,7 +49,7 @@ async fn a_flagged_request_is_refused_with_its_categories_and_recorded() {
     stats.flush().await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let flagged: Vec<(String, i64, i64)> = conn
-        .prepare("SELECT endpoint, status, flagged FROM request_stats ORDER BY id")
+        .prepare("SELECT endpoint, status, flagged FROM uni_api_requests ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()

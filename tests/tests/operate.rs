@@ -262,7 +262,9 @@ async fn sigterm_lets_a_slow_stream_finish_and_writes_its_row() {
     assert_eq!(gw.exit_code(Duration::from_secs(15)).await, Some(0), "{}", gw.log());
     let rows: i64 = rusqlite::Connection::open(&db)
         .unwrap()
-        .query_row("SELECT COUNT(*) FROM request_stats WHERE success = 1 AND completion_tokens = 8", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM uni_api_requests WHERE success = 1 AND completion_tokens = 8", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(rows, 1, "the stream's row was not written before exit");
 }

@@ -108,7 +108,7 @@ async fn sqlite_records_every_request_and_answers_stats() {
     let mut rows = conn
         .prepare(
             "SELECT endpoint, role, model, provider, upstream_model, status, success, attempts, tried, \
-             first_byte_ms IS NOT NULL, prompt_tokens, completion_tokens, client_ip, key_id FROM request_stats ORDER BY id",
+             first_byte_ms IS NOT NULL, prompt_tokens, completion_tokens, client_ip, key_id FROM uni_api_requests ORDER BY id",
         )
         .unwrap();
     type Row = (
@@ -165,7 +165,7 @@ async fn sqlite_records_every_request_and_answers_stats() {
     assert_eq!((unknown.1.as_str(), unknown.3.as_deref(), unknown.5, unknown.6), ("admin", None, 404, 0));
     assert_ne!(unknown.13, failover.13, "keys get different fingerprints");
     let dump: String = conn
-        .query_row("SELECT group_concat(key_id || role || COALESCE(error, '')) FROM request_stats", [], |r| r.get(0))
+        .query_row("SELECT group_concat(key_id || role || COALESCE(error, '')) FROM uni_api_requests", [], |r| r.get(0))
         .unwrap();
     assert!(!dump.contains("sk-"), "{dump}");
 
@@ -180,7 +180,7 @@ async fn a_burst_of_ten_thousand_records_loses_none() {
     burst(&stats).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let (requests, attempts): (i64, i64) = conn
-        .query_row("SELECT (SELECT COUNT(*) FROM request_stats), (SELECT COUNT(*) FROM channel_attempts)", [], |r| {
+        .query_row("SELECT (SELECT COUNT(*) FROM uni_api_requests), (SELECT COUNT(*) FROM uni_api_attempts)", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
@@ -235,7 +235,7 @@ async fn the_same_holds_on_postgres_when_a_server_is_given() {
     burst(&stats).await;
     let (client, connection) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let row = client.query_one("SELECT COUNT(*) FROM request_stats WHERE model LIKE 'm%'", &[]).await.unwrap();
+    let row = client.query_one("SELECT COUNT(*) FROM uni_api_requests WHERE model LIKE 'm%'", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 10_000);
     let row = client.query_one("SELECT COUNT(*) FROM uni_api_schema", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1, "the migration ran once");
@@ -269,7 +269,7 @@ async fn the_same_holds_on_postgres_when_a_server_is_given() {
     let stats = Stats::open(&StatsTarget::Postgres(PostgresTarget::Url(verify), tls)).await.unwrap().unwrap();
     stats.store().record(RequestRecord { model: "over-tls".into(), ..RequestRecord::default() });
     stats.flush().await;
-    let row = client.query_one("SELECT COUNT(*) FROM request_stats WHERE model = 'over-tls'", &[]).await.unwrap();
+    let row = client.query_one("SELECT COUNT(*) FROM uni_api_requests WHERE model = 'over-tls'", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1);
 }
 
@@ -426,4 +426,83 @@ async fn token_sums_saturate_instead_of_failing() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totals"]["prompt_tokens"], i64::MAX, "{body}");
     assert_eq!(body["totals"]["total_tokens"], i64::MAX, "{body}");
+}
+
+#[tokio::test]
+async fn on_postgres_the_originals_tables_stay_untouched_and_earlier_tables_are_renamed() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(std::env::var_os("REQUIRE_TEST_DATABASE").is_none(), "CI must set TEST_DATABASE_URL");
+        eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL test");
+        return;
+    };
+    // A database the original uni-api wrote (its PostgreSQL tables, a row each with full keys).
+    let original = fresh_database(&url).await;
+    let (client, connection) = tokio_postgres::connect(&original, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE request_stats (id SERIAL PRIMARY KEY, request_id VARCHAR, endpoint VARCHAR, model VARCHAR,
+               api_key VARCHAR, total_tokens INTEGER, timestamp TIMESTAMPTZ DEFAULT now());
+             CREATE INDEX ix_request_stats_model ON request_stats (model);
+             CREATE TABLE channel_stats (id SERIAL PRIMARY KEY, request_id VARCHAR, provider VARCHAR, model VARCHAR,
+               api_key VARCHAR, provider_api_key VARCHAR, success BOOLEAN, timestamp TIMESTAMPTZ DEFAULT now());
+             INSERT INTO request_stats (request_id, endpoint, model, api_key, total_tokens)
+               VALUES ('r1', 'POST /v1/chat/completions', 'gpt-4o', 'sk-original-client-key', 15);
+             INSERT INTO channel_stats (request_id, provider, model, api_key, provider_api_key, success)
+               VALUES ('r1', 'openai', 'gpt-4o', 'sk-original-client-key', 'sk-original-upstream-key', true);",
+        )
+        .await
+        .unwrap();
+    let target = StatsTarget::Postgres(PostgresTarget::Url(original.clone()), PostgresTls::default());
+    let stats = Stats::open(&target).await.expect("the original's tables do not stop the start").unwrap();
+    stats.store().record(RequestRecord { model: "ours".into(), ..RequestRecord::default() });
+    stats.flush().await;
+    let one = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get::<_, i64>(0) }
+    };
+    assert_eq!(one("SELECT COUNT(*) FROM request_stats WHERE api_key = 'sk-original-client-key'").await, 1);
+    assert_eq!(one("SELECT COUNT(*) FROM request_stats").await, 1, "none of our rows in the original's table");
+    assert_eq!(one("SELECT COUNT(*) FROM channel_stats").await, 1);
+    assert_eq!(one("SELECT COUNT(*) FROM uni_api_requests WHERE model = 'ours'").await, 1);
+
+    // A database an earlier version of this gateway wrote (schema version 1, its own old names).
+    let earlier = fresh_database(&url).await;
+    let (client, connection) = tokio_postgres::connect(&earlier, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE uni_api_schema (version INTEGER NOT NULL);
+             INSERT INTO uni_api_schema (version) VALUES (1);
+             CREATE TABLE request_stats (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, endpoint TEXT NOT NULL,
+               role TEXT NOT NULL, key_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT, upstream_model TEXT,
+               status INTEGER NOT NULL, success INTEGER NOT NULL, attempts INTEGER NOT NULL, tried TEXT NOT NULL,
+               first_byte_ms BIGINT, total_ms BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,
+               completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,
+               flagged INTEGER NOT NULL, client_ip TEXT, error TEXT);
+             CREATE INDEX request_stats_at ON request_stats (at_ms);
+             CREATE TABLE channel_attempts (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, channel TEXT NOT NULL,
+               model TEXT NOT NULL, status INTEGER, success INTEGER NOT NULL);
+             CREATE INDEX channel_attempts_at ON channel_attempts (at_ms);
+             INSERT INTO request_stats (at_ms, endpoint, role, key_id, model, status, success, attempts, tried,
+               total_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, flagged)
+               VALUES (1700000000000, '/v1/chat/completions', 'admin', 'kid', 'old-model', 200, 1, 1, 'p', 12, 3, 4, 0, 0, 0);",
+        )
+        .await
+        .unwrap();
+    let target = StatsTarget::Postgres(PostgresTarget::Url(earlier), PostgresTls::default());
+    let stats = Stats::open(&target).await.unwrap().unwrap();
+    stats.store().record(RequestRecord { model: "new".into(), ..RequestRecord::default() });
+    stats.flush().await;
+    let one = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get::<_, i64>(0) }
+    };
+    assert_eq!(one("SELECT COUNT(*) FROM uni_api_requests WHERE model IN ('old-model', 'new')").await, 2);
+    assert_eq!(one("SELECT CAST(MAX(version) AS BIGINT) FROM uni_api_schema").await, 2);
+    assert_eq!(
+        one("SELECT COUNT(*) FROM information_schema.tables WHERE table_name IN ('request_stats', 'channel_attempts')")
+            .await,
+        0
+    );
 }

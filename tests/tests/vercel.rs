@@ -122,7 +122,7 @@ async fn statistics_go_to_postgres_when_database_url_is_set() {
     function.flush().await;
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let row = client.query_one("SELECT COUNT(*) FROM request_stats WHERE model = $1", &[&model]).await.unwrap();
+    let row = client.query_one("SELECT COUNT(*) FROM uni_api_requests WHERE model = $1", &[&model]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1);
 
     // Without DATABASE_URL (or with DISABLE_DATABASE) statistics are off: /v1/stats says so.

@@ -62,16 +62,20 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute(sql::SCHEMA_TABLE, [])?;
     let current: i64 = conn.query_row(sql::SCHEMA_VERSION, [], |row| row.get(0))?;
-    for (version, statements) in sql::migrations(SqlDialect::Sqlite) {
-        if version <= current {
-            continue;
-        }
+    for (version, statements) in sql::migrations(SqlDialect::Sqlite, current) {
         let tx = conn.transaction()?;
         for statement in statements {
             tx.execute(&statement, [])?;
         }
         tx.execute(&sql::record_version(SqlDialect::Sqlite), [version])?;
         tx.commit()?;
+    }
+    let found = conn
+        .prepare(&sql::original_tables(SqlDialect::Sqlite))?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if let Some(note) = sql::original_tables_note(&found) {
+        tracing::info!("{note}");
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! them in batches off the request path, and runs read queries. Both SQLite (native, D1) and
 //! PostgreSQL speak the SQL in `sql`, so every host answers `/v1/stats` alike.
 
+mod schema;
 pub mod sql;
 
 use std::net::IpAddr;

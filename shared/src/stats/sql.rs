@@ -5,6 +5,11 @@
 
 use super::{RequestRecord, UnixMillis};
 
+pub use super::schema::{
+    migrations, original_tables, original_tables_note, ATTEMPTS, ORIGINAL_TABLES, REQUESTS, SCHEMA_TABLE,
+    SCHEMA_VERSION,
+};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SqlDialect {
     Sqlite,
@@ -12,7 +17,7 @@ pub enum SqlDialect {
 }
 
 impl SqlDialect {
-    fn placeholder(self, n: usize) -> String {
+    pub(super) fn placeholder(self, n: usize) -> String {
         match self {
             Self::Sqlite => format!("?{n}"),
             Self::Postgres => format!("${n}"),
@@ -29,7 +34,7 @@ impl SqlDialect {
         }
     }
 
-    fn primary_key(self) -> &'static str {
+    pub(super) fn primary_key(self) -> &'static str {
         match self {
             Self::Sqlite => "INTEGER PRIMARY KEY",
             Self::Postgres => "BIGSERIAL PRIMARY KEY",
@@ -109,58 +114,6 @@ impl SqlParam<'_> {
     }
 }
 
-/// The table that records which schema version a database has.
-pub const SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS uni_api_schema (version INTEGER NOT NULL)";
-pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM uni_api_schema";
-
-/// Schema migrations in order: `(version, statements)`. A host applies, in one transaction each,
-/// those newer than the database's version, then records the version.
-pub fn migrations(dialect: SqlDialect) -> Vec<(i64, Vec<String>)> {
-    let pk = dialect.primary_key();
-    vec![(
-        1,
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS request_stats (
-                    id {pk},
-                    at_ms BIGINT NOT NULL,
-                    endpoint TEXT NOT NULL,
-                    role TEXT NOT NULL,
-                    key_id TEXT NOT NULL,
-                    model TEXT NOT NULL,
-                    provider TEXT,
-                    upstream_model TEXT,
-                    status INTEGER NOT NULL,
-                    success INTEGER NOT NULL,
-                    attempts INTEGER NOT NULL,
-                    tried TEXT NOT NULL,
-                    first_byte_ms BIGINT,
-                    total_ms BIGINT NOT NULL,
-                    prompt_tokens BIGINT NOT NULL,
-                    completion_tokens BIGINT NOT NULL,
-                    cached_tokens BIGINT NOT NULL,
-                    reasoning_tokens BIGINT NOT NULL,
-                    flagged INTEGER NOT NULL,
-                    client_ip TEXT,
-                    error TEXT
-                )"
-            ),
-            "CREATE INDEX IF NOT EXISTS request_stats_at ON request_stats (at_ms)".into(),
-            format!(
-                "CREATE TABLE IF NOT EXISTS channel_attempts (
-                    id {pk},
-                    at_ms BIGINT NOT NULL,
-                    channel TEXT NOT NULL,
-                    model TEXT NOT NULL,
-                    status INTEGER,
-                    success INTEGER NOT NULL
-                )"
-            ),
-            "CREATE INDEX IF NOT EXISTS channel_attempts_at ON channel_attempts (at_ms)".into(),
-        ],
-    )]
-}
-
 /// The statement that records a schema version.
 pub fn record_version(dialect: SqlDialect) -> String {
     format!("INSERT INTO uni_api_schema (version) VALUES ({})", dialect.placeholder(1))
@@ -207,7 +160,7 @@ pub fn insert_requests(dialect: SqlDialect, rows: usize) -> String {
             format!("({})", marks.join(", "))
         })
         .collect();
-    format!("{} request_stats ({}) VALUES {}", dialect.insert_into(), REQUEST_COLUMNS.join(", "), tuples.join(", "))
+    format!("{} {REQUESTS} ({}) VALUES {}", dialect.insert_into(), REQUEST_COLUMNS.join(", "), tuples.join(", "))
 }
 
 pub fn request_params(record: &RequestRecord) -> [SqlParam<'_>; REQUEST_WIDTH] {
@@ -246,7 +199,7 @@ pub fn request_params(record: &RequestRecord) -> [SqlParam<'_>; REQUEST_WIDTH] {
 pub fn insert_attempt(dialect: SqlDialect) -> String {
     let p = |n| dialect.placeholder(n);
     format!(
-        "{} channel_attempts (at_ms, channel, model, status, success) VALUES ({}, {}, {}, {}, 0)",
+        "{} {ATTEMPTS} (at_ms, channel, model, status, success) VALUES ({}, {}, {}, {}, 0)",
         dialect.insert_into(),
         p(1),
         p(2),
@@ -266,7 +219,7 @@ pub fn attempt_params(record: &RequestRecord) -> impl Iterator<Item = [SqlParam<
     })
 }
 
-/// What rows of `request_stats` are summed by.
+/// What request rows are summed by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
     Model,
@@ -335,22 +288,22 @@ pub fn aggregate(dialect: SqlDialect, group: GroupBy, filter: &Filter) -> (Strin
          SUM(CAST(prompt_tokens AS DOUBLE PRECISION)), SUM(CAST(completion_tokens AS DOUBLE PRECISION)), \
          SUM(CAST(cached_tokens AS DOUBLE PRECISION)), SUM(CAST(reasoning_tokens AS DOUBLE PRECISION)), \
          CAST(AVG(total_ms) AS DOUBLE PRECISION), CAST(AVG(first_byte_ms) AS DOUBLE PRECISION) \
-         FROM request_stats WHERE {} GROUP BY {labels} ORDER BY COUNT(*) DESC, {labels}",
+         FROM {REQUESTS} WHERE {} GROUP BY {labels} ORDER BY COUNT(*) DESC, {labels}",
         conditions.join(" AND ")
     );
     (sql, params)
 }
 
-/// Attempts and successes per channel since `since`: answers from `request_stats`, failures
-/// from `channel_attempts`.
+/// Attempts and successes per channel since `since`: answers from the request rows, failures
+/// from the attempt rows.
 pub fn channel_success(dialect: SqlDialect, since: UnixMillis) -> (String, Vec<SqlValue>) {
     let p = dialect.placeholder(1);
     let sql = format!(
         "SELECT channel, COUNT(*), CAST(SUM(success) AS BIGINT) FROM ( \
-           SELECT provider || '/' || upstream_model AS channel, 1 AS success FROM request_stats \
+           SELECT provider || '/' || upstream_model AS channel, 1 AS success FROM {REQUESTS} \
              WHERE at_ms >= {p} AND provider IS NOT NULL \
            UNION ALL \
-           SELECT channel, 0 AS success FROM channel_attempts WHERE at_ms >= {p} AND success = 0 \
+           SELECT channel, 0 AS success FROM {ATTEMPTS} WHERE at_ms >= {p} AND success = 0 \
          ) AS tried GROUP BY channel ORDER BY COUNT(*) DESC, channel"
     );
     (sql, vec![SqlValue::count(since.0)])

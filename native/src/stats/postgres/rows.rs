@@ -12,17 +12,20 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::E
     // One instance migrates at a time when several start together.
     tx.batch_execute("LOCK TABLE uni_api_schema IN EXCLUSIVE MODE").await?;
     let current: i64 = tx.query_one(sql::SCHEMA_VERSION, &[]).await?.get::<_, i32>(0).into();
-    for (version, statements) in sql::migrations(SqlDialect::Postgres) {
-        if version <= current {
-            continue;
-        }
+    for (version, statements) in sql::migrations(SqlDialect::Postgres, current) {
         for statement in statements {
             tx.batch_execute(&statement).await?;
         }
         let version = i32::try_from(version).unwrap_or(i32::MAX);
         tx.execute(&sql::record_version(SqlDialect::Postgres), &[&version]).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    let found = client.query(&sql::original_tables(SqlDialect::Postgres), &[]).await?;
+    let found: Vec<String> = found.iter().map(|row| row.get(0)).collect();
+    if let Some(note) = sql::original_tables_note(&found) {
+        tracing::info!("{note}");
+    }
+    Ok(())
 }
 
 /// Request rows per insert statement (PostgreSQL allows 65,535 parameters; this uses 2,000).

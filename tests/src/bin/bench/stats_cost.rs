@@ -164,7 +164,7 @@ pub(crate) async fn statistics_cost(
         on.terminate();
     }
     cost.rows = rusqlite::Connection::open(dir.join("stats.db"))
-        .and_then(|c| c.query_row("SELECT COUNT(*) FROM request_stats", [], |r| r.get::<_, i64>(0)))
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM uni_api_requests", [], |r| r.get::<_, i64>(0)))
         .map_or(0, |n| n as u64);
     cost.writer_us_per_record = writer_seconds * 1e6 / written_alone.max(1) as f64;
     cost
