@@ -3,6 +3,8 @@
 //! * `request_*.json` (`{alias, upstream, stream, body}`) → the upstream request body.
 //! * `response_*.json` (an upstream reply) → the OpenAI completion.
 //! * `stream_*.sse` (upstream SSE bytes) → one line per client chunk, then `[DONE]` or `ERROR`.
+//! * `overrides/<dialect>_*.json` (`{dialect, alias, upstream, stream, overrides, body}`) → the
+//!   upstream request after `post_body_parameter_overrides`.
 //!
 //! Snapshots sit beside each fixture as `*.expected`. `UPDATE_GOLDEN=1 cargo test -p
 //! uni-api-core --test golden` rewrites them; review the diff by eye before committing.
@@ -18,15 +20,21 @@ use uni_api_core::sse::SseDecoder;
 use uni_api_core::stream::{Flow, StreamTranslator};
 
 fn dialect_config(dialect: &str) -> Config {
+    dialect_config_with(dialect, "")
+}
+
+/// The provider for `dialect`, with `preferences` (YAML lines under it) when given.
+fn dialect_config_with(dialect: &str, preferences: &str) -> Config {
     let base = match dialect {
         "anthropic" => "https://api.anthropic.com/v1/messages",
         "gemini" => "https://generativelanguage.googleapis.com/v1beta",
         "cohere" => "https://api.cohere.com",
         "cloudflare" => "https://api.cloudflare.com\n    cf_account_id: acc123",
+        "openai" => "https://api.openai.com/v1",
         other => panic!("no golden config for {other}"),
     };
     let yaml = format!(
-        "providers:\n  - provider: p\n    base_url: {base}\n    api: sk-test\n    model: [m]\napi_keys: [{{api: k}}]\n"
+        "providers:\n  - provider: p\n    base_url: {base}\n    api: sk-test\n    model: [m]\n{preferences}api_keys: [{{api: k}}]\n"
     );
     Config::from_yaml_str(&yaml, &|_| None).unwrap()
 }
@@ -155,4 +163,38 @@ fn cloudflare() {
 #[test]
 fn cohere() {
     run_dialect("cohere", Dialect::Cohere);
+}
+
+#[test]
+fn overrides() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/overrides");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut dialects = std::collections::BTreeSet::new();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let case: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let dialect = case["dialect"].as_str().unwrap();
+        dialects.insert(dialect.to_owned());
+        // JSON is YAML: the overrides go into the config exactly as a user would write them.
+        let preferences = format!("    preferences:\n      post_body_parameter_overrides: {}\n", case["overrides"]);
+        let config = dialect_config_with(dialect, &preferences);
+        let provider = &config.providers[0];
+        let alias = case["alias"].as_str().unwrap();
+        let body = adapters::raw::RawObject::parse(case["body"].to_string().as_bytes()).unwrap();
+        let request = adapters::build_request(
+            provider,
+            provider.keys.first(),
+            &body,
+            case["upstream"].as_str().unwrap(),
+            alias,
+            case["stream"].as_bool().unwrap(),
+            None,
+        )
+        .unwrap();
+        let overrides = provider.body_overrides.as_ref().expect("the fixture's overrides parse");
+        let request = adapters::overrides::apply_to_request(overrides, alias, |k| k == alias, request);
+        let snapshot = format!("{} {}\n\n{}", request.method(), request.uri(), pretty(request.body()));
+        check(path, &snapshot);
+    }
+    assert_eq!(dialects.len(), 5, "a fixture per dialect: {dialects:?}");
 }

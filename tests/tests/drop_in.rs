@@ -239,3 +239,70 @@ async fn a_database_of_the_earlier_schema_keeps_its_rows_under_the_new_names() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('request_stats', 'channel_attempts')"), 0);
     assert_eq!(count(&db, "SELECT MAX(version) FROM uni_api_schema"), 2);
 }
+
+#[tokio::test]
+async fn post_body_parameter_overrides_reach_the_upstream_at_every_door_and_endpoint() {
+    let openai = Mock::start("openai").await;
+    let claude = Mock::start("claude").await;
+    let yaml = format!(
+        "providers:
+  - provider: openai
+    base_url: {}
+    api: sk-o
+    model: [gpt-x, text-embedding-3-small]
+    preferences:
+      post_body_parameter_overrides:
+        stream_options: {{ include_usage: true }}
+        __remove__: [user]
+        gpt-x: {{ service_tier: flex, __remove__: [{{ path: tools, where: {{ type: web_search_preview }}, drop_empty: true }}] }}
+        text-embedding-3-small: {{ dimensions: 256 }}
+  - provider: claude
+    base_url: {}/messages
+    api: sk-c
+    model: [claude-x]
+    preferences:
+      post_body_parameter_overrides:
+        claude-x: {{ thinking: {{ type: enabled, budget_tokens: 2048 }}, __remove__: [temperature] }}
+api_keys:
+  - api: k
+",
+        openai.base(),
+        claude.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let chat = json!({"model": "gpt-x", "user": "u-1", "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "web_search_preview"}]});
+    let (status, body) = gw.chat("k", chat).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = &openai.received()[0].body;
+    assert_eq!(sent["service_tier"], "flex");
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+    assert!(sent.get("user").is_none() && sent.get("tools").is_none(), "{sent}");
+    assert_eq!(sent["model"], "gpt-x");
+
+    let response = gw.post("/v1/embeddings", "k", json!({"model": "text-embedding-3-small", "input": "x"})).await;
+    assert_eq!(response.status(), 200);
+    let sent = &openai.received()[1].body;
+    assert_eq!((sent["dimensions"].as_u64(), sent.get("service_tier")), (Some(256), None), "{sent}");
+
+    // The Messages door to an Anthropic channel (sent natively) and the chat door (translated).
+    let (status, body) = gw
+        .messages(
+            "k",
+            &json!({"model": "claude-x", "max_tokens": 4096, "temperature": 0.3,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = gw
+        .chat("k", json!({"model": "claude-x", "temperature": 0.3, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for sent in claude.received() {
+        assert_eq!(sent.path, "/v1/messages");
+        assert_eq!(sent.body["thinking"], json!({"type": "enabled", "budget_tokens": 2048}), "{}", sent.body);
+        assert!(sent.body.get("temperature").is_none(), "{}", sent.body);
+        assert!(sent.body.get("stream_options").is_none(), "another provider's overrides stay there");
+    }
+    assert_eq!(claude.received().len(), 2);
+}

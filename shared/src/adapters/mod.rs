@@ -12,6 +12,7 @@ pub mod gemini;
 pub mod images;
 pub mod multipart;
 pub mod openai;
+pub mod overrides;
 pub mod raw;
 pub mod urls;
 pub mod vertex;

@@ -3,12 +3,14 @@
 mod error;
 mod fields;
 mod model;
+mod overrides;
 mod parse;
 mod raw;
 mod values;
 
 pub use error::ConfigError;
 pub use model::*;
+pub use overrides::{BodyOverrides, Matcher, ModelOverrides, OverrideEntry, Removal, REMOVE};
 pub use parse::EnvLookup;
 pub use values::{parse_rate_limit, ModelTable, Secret};
 

@@ -46,6 +46,9 @@ pub struct Provider {
     /// it is skipped, and a model only it serves answers 503 with the reason.
     pub left_out: Option<Arc<str>>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `preferences.post_body_parameter_overrides`: applied to every JSON body sent upstream,
+    /// after translation.
+    pub body_overrides: Option<super::BodyOverrides>,
     pub proxy: Option<String>,
     /// Per upstream key, looked up by upstream model id.
     pub key_rate_limit: Option<ModelTable<Vec<RateRule>>>,

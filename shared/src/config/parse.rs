@@ -11,6 +11,7 @@ use super::fields::{
     cors_origins, duration, limit_table, model_mappings, number, proxy, scalar, timeout_table, validate_url,
 };
 use super::model::*;
+use super::overrides;
 use super::raw::*;
 use super::values::{seconds, ModelTable, Secret};
 use crate::adapters::Dialect;
@@ -232,6 +233,11 @@ impl Builder {
             image: raw.image.unwrap_or(true),
             left_out: None,
             headers,
+            body_overrides: overrides::body_overrides(
+                &prefs.post_body_parameter_overrides,
+                &format!("{ppath}.post_body_parameter_overrides"),
+                &mut self.warnings,
+            )?,
             proxy: prefs.proxy.map(|p| proxy(&p, &format!("{ppath}.proxy"))).transpose()?,
             key_rate_limit: key_limits.rules,
             tokens_per_request: key_limits.tokens_per_request,

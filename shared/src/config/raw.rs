@@ -49,6 +49,7 @@ pub struct RawProviderPreferences {
     pub cooldown_period: Value,
     pub proxy: Option<String>,
     pub headers: Option<BTreeMap<String, Value>>,
+    pub post_body_parameter_overrides: Value,
 }
 
 #[derive(Debug, Default, Deserialize)]

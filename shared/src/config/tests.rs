@@ -228,7 +228,7 @@ providers:
   - provider: p
     base_url: http://127.0.0.1:9/v1
     model: [m]
-    preferences: { post_body_parameter_overrides: { x: 1 } }
+    preferences: { enable_unicorns: { x: 1 } }
 api_keys: [{ api: k, colour: blue }]
 video_providers: []
 ",
@@ -237,7 +237,7 @@ video_providers: []
     assert_eq!(
         c.warnings,
         vec![
-            "providers[0].preferences.post_body_parameter_overrides: unknown key, ignored",
+            "providers[0].preferences.enable_unicorns: unknown key, ignored",
             "api_keys[0].colour: unknown key, ignored",
             "video_providers: unknown key, ignored",
         ]

@@ -404,6 +404,14 @@ impl<'a> Run<'a> {
             ),
             (other, _) => adapters::build_passthrough_request(provider, key, body, &candidate.upstream, other),
         }?;
+        let upstream_request = match &provider.body_overrides {
+            None => upstream_request,
+            Some(overrides) => {
+                let catalog = self.inner.catalog();
+                let is_model = |key: &str| catalog.upstream(candidate.provider, key).is_some();
+                adapters::overrides::apply_to_request(overrides, &request.model, is_model, upstream_request)
+            }
+        };
         let options = SendOptions::upstream(provider.proxy.clone().or_else(|| config.global.proxy.clone()));
         let work = self.exchange(provider, &candidate.upstream, upstream_request, options, timeout, native);
         let budget = self.remaining();
