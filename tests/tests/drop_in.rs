@@ -306,3 +306,108 @@ api_keys:
     }
     assert_eq!(claude.received().len(), 2);
 }
+
+fn openai_chunk(content: &str, finish: serde_json::Value) -> String {
+    json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up",
+           "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]})
+    .to_string()
+}
+
+/// A stream whose first chunk comes after `wait` (long thinking), then two more and `[DONE]`.
+fn thinking_stream(wait: Duration) -> Reply {
+    Reply::Stream(vec![
+        (wait, openai_chunk("Hel", serde_json::Value::Null)),
+        (Duration::ZERO, openai_chunk("lo", json!("stop"))),
+        (Duration::ZERO, "[DONE]".into()),
+    ])
+}
+
+fn keepalive_yaml(first: &Mock, second: &Mock, global: &str) -> String {
+    format!(
+        "providers:
+  - provider: slow
+    base_url: {}
+    model: [m]
+    preferences: {{ model_timeout: {{ default: 1.5 }} }}
+  - provider: second
+    base_url: {}
+    model: [m]
+api_keys:
+  - api: k
+    preferences: {{ SCHEDULING_ALGORITHM: fixed_priority }}
+preferences:
+  keepalive_interval: {global}
+  cooldown_period: 0
+",
+        first.base(),
+        second.base()
+    )
+}
+
+#[tokio::test]
+async fn keepalive_comments_hold_a_slow_stream_open_and_failover_still_works_behind_them() {
+    let slow = Mock::start("slow").await;
+    let second = Mock::start("second").await;
+    let gw = TestGateway::start(&keepalive_yaml(&slow, &second, "0.2")).await;
+
+    // Long thinking on the first channel: comments every 0.2 s, then its answer, whole.
+    slow.script([thinking_stream(Duration::from_millis(900))]);
+    let (status, text) = gw.chat_stream("k", uni_api_tests::stream_body("m")).await;
+    assert_eq!(status, 200);
+    let comments = text.matches(": keepalive\n\n").count();
+    assert!((2..=6).contains(&comments), "{comments} keepalives in {text:?}");
+    assert!(text.starts_with(": keepalive\n\n"), "{text:?}");
+    assert_eq!(uni_api_tests::sse::content(&text), "Hello");
+    assert!(uni_api_tests::sse::ends_with_done(&text), "{text:?}");
+
+    // The first channel times out after 1.5 s of silence: the second answers behind the comments.
+    slow.script([Reply::Hang]);
+    second.script([thinking_stream(Duration::from_millis(300))]);
+    let (status, text) = gw.chat_stream("k", uni_api_tests::stream_body("m")).await;
+    assert_eq!(status, 200);
+    assert!(text.matches(": keepalive\n\n").count() >= 5, "{text:?}");
+    assert_eq!(uni_api_tests::sse::content(&text), "Hello", "{text:?}");
+    assert!(uni_api_tests::sse::ends_with_done(&text));
+
+    // An answer that starts within the interval has no comments; a non-streamed request neither.
+    slow.script([thinking_stream(Duration::ZERO)]);
+    let (_, text) = gw.chat_stream("k", uni_api_tests::stream_body("m")).await;
+    assert!(!text.contains("keepalive") && text.starts_with("data: "), "{text:?}");
+    slow.script([Reply::Delay(Duration::from_millis(600))]);
+    let (status, body) = gw.chat("k", chat_body("m")).await;
+    assert_eq!((status, body["choices"][0]["message"]["content"].as_str()), (200, Some("from slow")));
+}
+
+#[tokio::test]
+async fn a_request_that_fails_after_keepalives_ends_with_an_error_event_in_its_doors_shape() {
+    let slow = Mock::start("slow").await;
+    let second = Mock::start("second").await;
+    let gw = TestGateway::start(&keepalive_yaml(&slow, &second, "{ m: 0.2 }")).await;
+    slow.always(Reply::Hang);
+    second.always(Reply::Delay(Duration::from_millis(400)));
+    second.script([Reply::Json(429, json!({"error": {"message": "slow down"}}))]);
+    // Chat: a `data:` error object, and no `[DONE]`.
+    let (status, text) = gw.chat_stream("k", uni_api_tests::stream_body("m")).await;
+    assert_eq!(status, 200, "committed by the keepalives");
+    assert!(text.starts_with(": keepalive\n\n"), "{text:?}");
+    assert!(!uni_api_tests::sse::ends_with_done(&text), "never a fake end: {text:?}");
+    let events = uni_api_tests::sse::chunks(&text);
+    let error = &events.last().expect("an error event")["error"];
+    assert!(error["code"].as_str().unwrap().starts_with("upstream_"), "the failure's own code: {text:?}");
+    assert!(error["message"].as_str().unwrap().contains("attempts"), "{text:?}");
+
+    // Messages: Anthropic's `event: error`.
+    second.script([Reply::Json(500, json!({"error": {"message": "boom"}}))]);
+    let response = gw
+        .post_anthropic(
+            "/v1/messages",
+            "k",
+            &json!({"model": "m", "max_tokens": 10, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with(": keepalive\n\n"), "{text:?}");
+    assert!(text.contains("event: error\n"), "{text:?}");
+    assert!(!text.contains("message_stop"), "{text:?}");
+}

@@ -60,6 +60,8 @@ pub struct Provider {
     pub key_schedule: KeySchedule,
     /// This provider's own `model_timeout` table (possibly empty).
     pub model_timeout: ModelTable<Duration>,
+    /// This provider's own `keepalive_interval` table (possibly empty).
+    pub keepalive_interval: ModelTable<Duration>,
     /// Overrides the global channel cooldown.
     pub cooldown_period: Option<Duration>,
     /// Cloudflare `cf_account_id` (required for the Cloudflare dialect).
@@ -184,6 +186,8 @@ impl AutoRetry {
 #[derive(Debug)]
 pub struct GlobalPreferences {
     pub model_timeout: ModelTable<Duration>,
+    /// How long a stream may wait for its first chunk before SSE keepalive comments start.
+    pub keepalive_interval: ModelTable<Duration>,
     /// From `TIMEOUT`, else 100 s: the last fallback of every timeout lookup.
     pub fallback_timeout: Duration,
     /// How long one client request may wait for an answer across all its attempts
@@ -228,6 +232,28 @@ impl Config {
             .or(global.default_value())
             .copied()
             .unwrap_or(self.global.fallback_timeout)
+    }
+
+    /// The keepalive interval for `provider` serving `model` (alias) / `upstream`, looked up as
+    /// timeouts are (channel table, then the global one); `None` when none is set or it is not
+    /// shorter than or equal to the channel's timeout (it would never fire).
+    pub fn keepalive_interval(&self, provider: &Provider, model: &str, upstream: &str) -> Option<Duration> {
+        let own = &provider.keepalive_interval;
+        let global = &self.global.keepalive_interval;
+        let interval = own
+            .specific(model)
+            .or_else(|| own.specific(upstream))
+            .or(own.default_value())
+            .or_else(|| global.specific(model))
+            .or_else(|| global.specific(upstream))
+            .or(global.default_value())
+            .copied()?;
+        (!interval.is_zero() && interval <= self.timeout(provider, model, upstream)).then_some(interval)
+    }
+
+    /// Whether any provider or the global preferences set `keepalive_interval`.
+    pub fn has_keepalive(&self) -> bool {
+        !self.global.keepalive_interval.is_empty() || self.providers.iter().any(|p| !p.keepalive_interval.is_empty())
     }
 
     /// Cooldown after a channel failure for `provider` (zero: never cool down).

@@ -111,6 +111,7 @@ impl Builder {
         let path = "preferences";
         Ok(GlobalPreferences {
             model_timeout: timeout_table(&raw.model_timeout, &format!("{path}.model_timeout"))?,
+            keepalive_interval: timeout_table(&raw.keepalive_interval, &format!("{path}.keepalive_interval"))?,
             fallback_timeout,
             // Set in `build` once every provider's timeouts are known, unless given here.
             request_timeout: match duration(&raw.request_timeout, &format!("{path}.request_timeout"))? {
@@ -245,6 +246,7 @@ impl Builder {
                 .unwrap_or(Duration::ZERO),
             key_schedule,
             model_timeout: timeout_table(&prefs.model_timeout, &format!("{ppath}.model_timeout"))?,
+            keepalive_interval: timeout_table(&prefs.keepalive_interval, &format!("{ppath}.keepalive_interval"))?,
             cooldown_period: duration(&prefs.cooldown_period, &format!("{ppath}.cooldown_period"))?,
             account_id,
             vertex,

@@ -46,6 +46,7 @@ pub struct RawProviderPreferences {
     pub api_key_cooldown_period: Value,
     pub api_key_schedule_algorithm: Option<String>,
     pub model_timeout: Value,
+    pub keepalive_interval: Value,
     pub cooldown_period: Value,
     pub proxy: Option<String>,
     pub headers: Option<BTreeMap<String, Value>>,
@@ -77,6 +78,7 @@ pub struct RawApiKeyPreferences {
 #[serde(default)]
 pub struct RawGlobalPreferences {
     pub model_timeout: Value,
+    pub keepalive_interval: Value,
     pub cooldown_period: Value,
     pub error_triggers: Option<Vec<String>>,
     pub proxy: Option<String>,

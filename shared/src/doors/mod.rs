@@ -211,7 +211,8 @@ impl Door {
         }
     }
 
-    fn stream_error_frame(self, error: &StreamError) -> Bytes {
+    /// The event that ends a stream with `error`, in the door's shape.
+    pub fn stream_error_frame(self, error: &StreamError) -> Bytes {
         match self {
             Self::Chat => chat::error::stream_frame(error),
             Self::Messages => messages::error::stream_frame(error),

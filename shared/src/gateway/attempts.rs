@@ -557,7 +557,7 @@ fn stream_failure(error: StreamError) -> AttemptError {
     let failure = match error {
         // A stream the host's shutdown cut before its first token: the caller sees the shutdown.
         StreamError::Idle(_) | StreamError::ShuttingDown => Failure::Timeout,
-        StreamError::Transport(_) => Failure::Transport,
+        StreamError::Transport(_) | StreamError::Failed { .. } => Failure::Transport,
         StreamError::Truncated | StreamError::Corrupt(_) | StreamError::Upstream(_) | StreamError::Oversized(_) => {
             Failure::BadResponse
         }

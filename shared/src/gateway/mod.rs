@@ -12,6 +12,7 @@ mod count;
 mod discovery;
 mod estimate;
 mod images;
+mod keepalive;
 mod keys;
 mod models;
 mod moderation;
@@ -299,16 +300,16 @@ impl Gateway {
             Route::Health => return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
             Route::OpenAi(endpoint) => {
                 let request = ClientRequest::read(inner, endpoint, headers, body).await;
-                Ok(route::serve(inner, ledger(Door::Chat, endpoint.v1_path()), request).await)
+                Ok(route::serve(&generation, ledger(Door::Chat, endpoint.v1_path()), request).await)
             }
             Route::Messages => {
                 let request = ClientRequest::read_messages(headers, &body);
-                Ok(route::serve(inner, ledger(Door::Messages, "/v1/messages"), request).await)
+                Ok(route::serve(&generation, ledger(Door::Messages, "/v1/messages"), request).await)
             }
             Route::MessagesCountTokens => count::serve(inner, Door::Messages, client, None, headers, &body).await,
             Route::Responses => {
                 let request = ClientRequest::read_responses(headers, &body);
-                Ok(route::serve(inner, ledger(Door::Responses, "/v1/responses"), request).await)
+                Ok(route::serve(&generation, ledger(Door::Responses, "/v1/responses"), request).await)
             }
             Route::ResponsesUpgrade => Err(GatewayError::UpgradeRefused),
             Route::Gemini { model, method: gemini::Method::CountTokens } => {
@@ -324,7 +325,7 @@ impl Gateway {
                 let label =
                     if stream { "/v1beta/models:streamGenerateContent" } else { "/v1beta/models:generateContent" };
                 let door = request.as_ref().map_or(Door::Gemini(gemini::Framing::Sse), |r| r.door);
-                Ok(route::serve(inner, ledger(door, label), request).await)
+                Ok(route::serve(&generation, ledger(door, label), request).await)
             }
             // Anthropic's SDKs list models with their version header; they get Anthropic's shape.
             Route::Models if headers.contains_key("anthropic-version") => Ok(models::list_anthropic(inner, client)),

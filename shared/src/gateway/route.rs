@@ -1,9 +1,12 @@
 //! From a parsed request to an answer: rate limits, the channels that may serve the model, their
 //! order, the attempt loop (see `attempts`), and the account of the outcome.
 
+use std::sync::Arc;
+
 use super::accounting::{Ledger, Served};
 use super::attempts::Run;
 use super::estimate;
+use super::keepalive;
 use super::keys::StoreKey;
 use super::moderation;
 use super::reply::Reply;
@@ -20,10 +23,11 @@ use crate::scheduler::{
 
 /// Serves a parsed request and accounts for it, whatever the outcome.
 pub(super) async fn serve(
-    inner: &Inner,
+    generation: &Arc<Inner>,
     ledger: Ledger,
     request: Result<ClientRequest, GatewayError>,
 ) -> http::Response<ResponseBody> {
+    let inner = &**generation;
     let key = &inner.config.clients[ledger.client];
     let request = match request {
         Ok(request) => request,
@@ -38,6 +42,9 @@ pub(super) async fn serve(
             ledger.failed(inner, &request.model, &error, flagged);
             return request.door.error_response(&error);
         }
+    }
+    if let Some(interval) = keepalive::interval(inner, ledger.client, &request) {
+        return keepalive::serve(generation.clone(), ledger, request, interval).await;
     }
     match route(inner, &ledger, key, &request).await {
         Ok(response) => response,

@@ -50,6 +50,10 @@ pub enum StreamError {
     Oversized(#[from] crate::sse::Oversized),
     #[error("the gateway is shutting down and this stream ran past its drain time; retry the request")]
     ShuttingDown,
+    /// The request failed after keepalives had already started the response: the failure it
+    /// would have answered with, as an event (`code` is the error's usual code).
+    #[error("{message}")]
+    Failed { code: &'static str, message: String },
 }
 
 impl StreamError {
@@ -63,6 +67,7 @@ impl StreamError {
             Self::Upstream(_) => "upstream_error",
             Self::Oversized(_) => "upstream_event_too_large",
             Self::ShuttingDown => "server_shutting_down",
+            Self::Failed { code, .. } => code,
         }
     }
 }
