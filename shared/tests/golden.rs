@@ -29,6 +29,7 @@ fn dialect_config_with(dialect: &str, preferences: &str) -> Config {
         "anthropic" => "https://api.anthropic.com/v1/messages",
         "gemini" => "https://generativelanguage.googleapis.com/v1beta",
         "cohere" => "https://api.cohere.com",
+        "cohere_v1" => "https://api.cohere.com/v1/chat",
         "cloudflare" => "https://api.cloudflare.com\n    cf_account_id: acc123",
         "openai" => "https://api.openai.com/v1",
         other => panic!("no golden config for {other}"),
@@ -163,6 +164,11 @@ fn cloudflare() {
 #[test]
 fn cohere() {
     run_dialect("cohere", Dialect::Cohere);
+}
+
+#[test]
+fn cohere_v1() {
+    run_dialect("cohere_v1", Dialect::Cohere);
 }
 
 #[test]

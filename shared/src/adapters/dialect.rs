@@ -52,7 +52,7 @@ impl Dialect {
                 Self::Cloudflare
             } else if host == "api.anthropic.com" || path.ends_with("v1/messages") {
                 Self::Anthropic
-            } else if host == "api.cohere.com" {
+            } else if host == "api.cohere.com" || host == "api.cohere.ai" {
                 Self::Cohere
             } else if host == "openrouter.ai" {
                 Self::OpenRouter
@@ -118,6 +118,7 @@ mod tests {
             ("https://models.inference.ai.azure.com/chat/completions", OpenAi),
             ("https://api.cloudflare.com", Cloudflare),
             ("https://api.cohere.com/v2/chat", Cohere),
+            ("https://api.cohere.ai/v1/chat", Cohere),
             ("https://openrouter.ai/api/v1/chat/completions", OpenRouter),
         ];
         for (url, want) in cases {

@@ -448,11 +448,16 @@ impl<'a> Run<'a> {
             AttemptError::failed(failure, e.to_string())
         })?;
         let status = response.status();
-        let is_event_stream = response
+        let is_stream = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
+            // Server-sent events, or newline-delimited JSON (Cohere's v1 chat streams).
+            .is_some_and(|v| {
+                ["text/event-stream", "application/stream+json", "application/x-ndjson", "application/jsonl"]
+                    .iter()
+                    .any(|kind| v.starts_with(kind))
+            });
         if !status.is_success() {
             let body = collect(response.into_body(), MAX_UPSTREAM_BODY_BYTES).await.unwrap_or_default();
             let failure = Failure::from_status(status);
@@ -479,7 +484,7 @@ impl<'a> Run<'a> {
             wants_usage: request.wants_usage || request.door != Door::Chat,
             nonce: runtime.random_u64(),
         };
-        if request.stream && is_event_stream {
+        if request.stream && is_stream {
             let (upstream, encoder) = match request.door.relay(&request.model).filter(|_| native) {
                 Some((relay, encoder)) => (Upstream::Relay(relay), encoder),
                 None => {

@@ -4,7 +4,8 @@
 //! Upstream chunks do not line up with events (a chunk may end mid-line or mid-UTF-8 sequence),
 //! so the decoder buffers the incomplete tail and emits whole events only. It follows the HTML
 //! event-stream rules: lines end in `\n`, `\r\n` or `\r`; `data:` lines of one event join with
-//! `\n`; a blank line dispatches; lines starting with `:` are comments. A line or an event larger
+//! `\n`; a blank line dispatches; lines starting with `:` are comments. A line that is a JSON
+//! object is an event by itself, so newline-delimited JSON streams decode too. A line or an event larger
 //! than the decoder's limit (8 MiB by default) is refused, so an upstream cannot make the gateway
 //! hold an unbounded amount of memory.
 
@@ -144,6 +145,14 @@ impl SseDecoder {
         if line[0] == b':' {
             return;
         }
+        // A line that is a JSON object is one whole event: newline-delimited JSON streams
+        // (Cohere's v1 chat) carry no `data:` fields. Under SSE such a line is an unknown field,
+        // which carries nothing, so reading it as data changes no SSE stream.
+        if line[0] == b'{' {
+            self.dispatch(emit);
+            emit(SseEvent { event: None, data: String::from_utf8_lossy(line).into_owned() });
+            return;
+        }
         let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
                 let v = &line[i + 1..];
@@ -232,6 +241,22 @@ mod tests {
             vec![ev(None, "a"), ev(None, "b"), ev(None, "c")]
         );
         assert_eq!(decode_chunks(&[b"data: a\r", b"\n\r", b"\n"]), vec![ev(None, "a")]);
+    }
+
+    #[test]
+    fn json_lines_are_events_of_their_own() {
+        let ndjson =
+            b"{\"event_type\":\"stream-start\"}\n{\"event_type\":\"text-generation\",\"text\":\"a\"}\n{\"x\":1}";
+        assert_eq!(
+            decode_chunks(&[ndjson]),
+            vec![
+                ev(None, "{\"event_type\":\"stream-start\"}"),
+                ev(None, "{\"event_type\":\"text-generation\",\"text\":\"a\"}"),
+                ev(None, "{\"x\":1}")
+            ]
+        );
+        // Mixed with SSE, a pending event is dispatched first.
+        assert_eq!(decode_chunks(&[b"data: a\n{\"b\":2}\n\n"]), vec![ev(None, "a"), ev(None, "{\"b\":2}")]);
     }
 
     #[test]
