@@ -64,6 +64,9 @@ pub enum GatewayError {
     ShuttingDown,
     #[error("{0}")]
     NoUsableChannel(String),
+    /// An `Idempotency-Key` reused for another body, or while its first request still runs.
+    #[error("{0}")]
+    IdempotencyConflict(String),
     /// The prompt is larger than every candidate channel's `tpr` budget.
     #[error("{0}")]
     OverTokenBudget(String),
@@ -88,6 +91,7 @@ impl GatewayError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { status, .. } => *status,
             Self::ConfigRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyConflict(_) => StatusCode::CONFLICT,
             Self::NotOnThisHost(_) => StatusCode::NOT_IMPLEMENTED,
             Self::ShuttingDown | Self::NoUsableChannel(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +117,7 @@ impl GatewayError {
             Self::StatsUnavailable(_) => "statistics_unavailable",
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::OverTokenBudget(_) => "over_token_budget",
+            Self::IdempotencyConflict(_) => "idempotency_conflict",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Upstream { status, .. } => match status.as_u16() {

@@ -411,3 +411,101 @@ async fn a_request_that_fails_after_keepalives_ends_with_an_error_event_in_its_d
     assert!(text.contains("event: error\n"), "{text:?}");
     assert!(!text.contains("message_stop"), "{text:?}");
 }
+
+async fn post_with_key(
+    gw: &TestGateway,
+    path: &str,
+    key: &str,
+    idempotency: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    gw.http
+        .post(gw.url(path))
+        .bearer_auth(key)
+        .header("idempotency-key", idempotency)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+    if uni_api_tests::native_only("the Worker does not keep idempotent answers (documented)") {
+        return;
+    }
+    let mock = Mock::start("p").await;
+    let yaml = format!(
+        "providers:\n  - provider: p\n    base_url: {}\n    model: [m]\napi_keys:\n  - api: k\n  - api: k2\npreferences:\n  cooldown_period: 0\n",
+        mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let body = chat_body("m");
+    let first = post_with_key(&gw, "/v1/chat/completions", "k", "order-1", &body).await;
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = first.text().await.unwrap();
+    let again = post_with_key(&gw, "/v1/chat/completions", "k", "order-1", &body).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["content-type"], "application/json");
+    assert_eq!(again.text().await.unwrap(), first, "the very same answer");
+    assert_eq!(mock.count(), 1, "one upstream call for both");
+
+    // Another body under the same key: 409, in the API's own shape.
+    let other = post_with_key(&gw, "/v1/chat/completions", "k", "order-1", &chat_body("m2")).await;
+    assert_eq!(other.status(), 409);
+    let error = uni_api_tests::json_of(other).await;
+    assert_eq!(error["error"]["code"], "idempotency_conflict", "{error}");
+    // Another client's key never meets this one.
+    assert!(post_with_key(&gw, "/v1/chat/completions", "k2", "order-1", &body)
+        .await
+        .headers()
+        .get("idempotent-replayed")
+        .is_none());
+    assert_eq!(mock.count(), 2);
+
+    // A stream is replayed as it was sent.
+    let streamed = uni_api_tests::stream_body("m");
+    let first = post_with_key(&gw, "/v1/chat/completions", "k", "stream-1", &streamed).await.text().await.unwrap();
+    let again = post_with_key(&gw, "/v1/chat/completions", "k", "stream-1", &streamed).await;
+    assert_eq!(again.headers()["content-type"], "text/event-stream");
+    assert_eq!(again.text().await.unwrap(), first);
+    assert!(uni_api_tests::sse::ends_with_done(&first));
+    assert_eq!(mock.count(), 3);
+
+    // A failure is not kept: the retry runs again.
+    mock.script([Reply::Json(500, json!({"error": {"message": "boom"}}))]);
+    assert_eq!(post_with_key(&gw, "/v1/chat/completions", "k", "retry-1", &body).await.status(), 502);
+    assert_eq!(post_with_key(&gw, "/v1/chat/completions", "k", "retry-1", &body).await.status(), 200);
+    assert_eq!(mock.count(), 5);
+
+    // While the first still runs, a repeat is told so; after the TTL the key is fresh.
+    mock.script([Reply::Delay(Duration::from_millis(500))]);
+    let running = post_with_key(&gw, "/v1/chat/completions", "k", "slow-1", &body);
+    let repeat = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        post_with_key(&gw, "/v1/chat/completions", "k", "slow-1", &body).await
+    };
+    let (running, repeat) = tokio::join!(running, repeat);
+    assert_eq!((running.status(), repeat.status()), (reqwest::StatusCode::OK, reqwest::StatusCode::CONFLICT));
+    gw.advance(Duration::from_secs(901));
+    assert!(post_with_key(&gw, "/v1/chat/completions", "k", "order-1", &body)
+        .await
+        .headers()
+        .get("idempotent-replayed")
+        .is_none());
+
+    // The Messages door answers a conflict in Anthropic's shape; a bad key is a 400.
+    let message = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post_with_key(&gw, "/v1/messages", "k", "msg-1", &message).await.status(), 200);
+    let mut changed = message.clone();
+    changed["max_tokens"] = json!(11);
+    let conflict = post_with_key(&gw, "/v1/messages", "k", "msg-1", &changed).await;
+    assert_eq!(conflict.status(), 409);
+    let error = uni_api_tests::json_of(conflict).await;
+    assert_eq!(error["type"], "error", "{error}");
+    let bad = post_with_key(&gw, "/v1/chat/completions", "k", &"x".repeat(129), &body).await;
+    assert_eq!(bad.status(), 400);
+}

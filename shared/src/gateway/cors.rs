@@ -19,7 +19,7 @@ pub const ALLOWED_HEADERS: &str = "authorization, content-type, x-api-key, anthr
      openai-project, openai-beta, idempotency-key";
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Response headers a page's script may read beyond the safelisted ones.
-const EXPOSED_HEADERS: &str = "retry-after, content-length";
+const EXPOSED_HEADERS: &str = "retry-after, content-length, idempotent-replayed";
 /// How long a browser may reuse a preflight's answer (Chromium caps it at two hours).
 const MAX_AGE_SECS: &str = "86400";
 /// A longer `Access-Control-Request-Headers` is not echoed (browsers send a few names).

@@ -11,6 +11,7 @@ mod cors;
 mod count;
 mod discovery;
 mod estimate;
+mod idempotency;
 mod images;
 mod keepalive;
 mod keys;
@@ -47,6 +48,7 @@ pub use crate::body::ResponseBody;
 pub use accounting::ClientAddr;
 pub use auth::{authenticate, authenticate_with};
 pub use cors::CorsStamp;
+pub use idempotency::IdempotencyLimits;
 pub use keys::cooldown_subject;
 
 /// Largest request body the gateway reads (LLM requests with inline images can be large).
@@ -59,6 +61,9 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Gateway {
     current: Arc<RwLock<Arc<Inner>>>,
+    /// Answers kept for `Idempotency-Key` retries, when the host enables them; they outlive
+    /// config reloads.
+    replays: Option<Arc<idempotency::Replays>>,
 }
 
 /// One generation: a config, everything derived from it, and the host's ports.
@@ -133,7 +138,14 @@ impl Gateway {
     /// nothing until `discover_models` has run.
     pub fn new(config: Config, platform: Platform) -> Self {
         let inner = Inner::new(config, platform, HashMap::new());
-        Self { current: Arc::new(RwLock::new(Arc::new(inner))) }
+        Self { current: Arc::new(RwLock::new(Arc::new(inner))), replays: None }
+    }
+
+    /// Remembers answers for `Idempotency-Key` retries within `limits`. For hosts that serve
+    /// every request of a deployment from one process (a Worker's isolates do not).
+    pub fn with_idempotency(mut self, limits: IdempotencyLimits) -> Self {
+        self.replays = Some(Arc::new(idempotency::Replays::new(limits)));
+        self
     }
 
     /// The generation a request runs under.
@@ -274,6 +286,25 @@ impl Gateway {
 
     /// Serves one request.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
+        let Some(replays) = &self.replays else { return self.serve(request).await };
+        let (key, body) = match idempotency::key_of(&request) {
+            Ok(Some(found)) => found,
+            Ok(None) => return self.serve(request).await,
+            Err(error) => return Door::for_path(request.uri().path()).error_response(&error),
+        };
+        let runtime = self.inner().platform.runtime.clone();
+        match replays.begin(key, body, runtime.now()) {
+            idempotency::Begin::Answer(answer) => {
+                answer.unwrap_or_else(|error| Door::for_path(request.uri().path()).error_response(&error))
+            }
+            idempotency::Begin::Run(ticket) => {
+                let response = self.serve(request).await;
+                replays.finish(ticket, response, &runtime)
+            }
+        }
+    }
+
+    async fn serve(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
         let generation = self.inner();
         let inner = &*generation;
         let (parts, body) = request.into_parts();

@@ -24,6 +24,7 @@ fn kind(error: &GatewayError) -> &'static str {
         | GatewayError::Flagged { .. }
         | GatewayError::PayloadTooLarge { .. }
         | GatewayError::OverTokenBudget(_)
+        | GatewayError::IdempotencyConflict(_)
         | GatewayError::BodyTimeout { .. } => "invalid_request_error",
         GatewayError::RateLimited { .. } => "rate_limit_error",
         GatewayError::Upstream { status, .. } if status.as_u16() == 429 => "rate_limit_error",
