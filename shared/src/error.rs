@@ -64,6 +64,12 @@ pub enum GatewayError {
     ShuttingDown,
     #[error("{0}")]
     NoUsableChannel(String),
+    /// A paid key spent its credits.
+    #[error("{0}")]
+    CreditsExhausted(String),
+    /// `/v1/add_credits` named no paid key.
+    #[error("{0}")]
+    UnknownPaidKey(String),
     /// An `Idempotency-Key` reused for another body, or while its first request still runs.
     #[error("{0}")]
     IdempotencyConflict(String),
@@ -92,6 +98,8 @@ impl GatewayError {
             Self::Upstream { status, .. } => *status,
             Self::ConfigRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict(_) => StatusCode::CONFLICT,
+            Self::CreditsExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UnknownPaidKey(_) => StatusCode::NOT_FOUND,
             Self::NotOnThisHost(_) => StatusCode::NOT_IMPLEMENTED,
             Self::ShuttingDown | Self::NoUsableChannel(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +126,8 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::OverTokenBudget(_) => "over_token_budget",
             Self::IdempotencyConflict(_) => "idempotency_conflict",
+            Self::CreditsExhausted(_) => "insufficient_quota",
+            Self::UnknownPaidKey(_) => "key_not_found",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Upstream { status, .. } => match status.as_u16() {

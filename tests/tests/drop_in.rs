@@ -237,7 +237,7 @@ async fn a_database_of_the_earlier_schema_keeps_its_rows_under_the_new_names() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM uni_api_requests WHERE model = 'm'"), 1);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM uni_api_attempts WHERE channel = 'q/old-model'"), 1);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('request_stats', 'channel_attempts')"), 0);
-    assert_eq!(count(&db, "SELECT MAX(version) FROM uni_api_schema"), 2);
+    assert_eq!(count(&db, "SELECT MAX(version) FROM uni_api_schema"), 3);
 }
 
 #[tokio::test]

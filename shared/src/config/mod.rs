@@ -1,5 +1,6 @@
 //! `api.yaml`: parsed once into validated types (`raw` as written → `model` as meant).
 
+mod credits;
 mod error;
 mod fields;
 mod model;
@@ -8,6 +9,7 @@ mod parse;
 mod raw;
 mod values;
 
+pub use credits::{ModelPrices, Price, FALLBACK_PRICE};
 pub use error::ConfigError;
 pub use model::*;
 pub use overrides::{BodyOverrides, Matcher, ModelOverrides, OverrideEntry, Removal, REMOVE};

@@ -125,6 +125,10 @@ pub struct ClientKey {
     /// Per client key, looked up by requested model.
     pub rate_limit: Option<ModelTable<Vec<RateRule>>>,
     pub moderation: bool,
+    /// `preferences.credits` in USD (`None`: unlimited); spend is counted since `credits_since`.
+    pub credits: Option<f64>,
+    /// `preferences.created_at`; `None`: the last 30 days.
+    pub credits_since: Option<crate::platform::UnixMillis>,
 }
 
 /// One entry of `api_keys[].model`, in priority order, with its optional weight.
@@ -202,6 +206,8 @@ pub struct GlobalPreferences {
     pub rate_limit: Option<ModelTable<Vec<RateRule>>>,
     /// Largest audio upload (`/v1/audio/transcriptions`) accepted, in bytes (default 25 MB).
     pub max_audio_bytes: usize,
+    /// USD per million tokens by model prefix, for credits (`preferences.model_price`).
+    pub model_price: super::ModelPrices,
     /// Which web pages may call the API from a browser (`preferences.cors_origins`).
     pub cors_origins: CorsOrigins,
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::credits;
 use super::error::ConfigError;
 use super::fields::{
     cors_origins, duration, limit_table, model_mappings, number, proxy, scalar, timeout_table, validate_url,
@@ -134,6 +135,7 @@ impl Builder {
             proxy: raw.proxy.map(|p| proxy(&p, &format!("{path}.proxy"))).transpose()?,
             rate_limit: self.windows_only(&raw.rate_limit, &format!("{path}.rate_limit"))?,
             cors_origins: cors_origins(&raw.cors_origins, &format!("{path}.cors_origins"))?,
+            model_price: credits::model_prices(&raw.model_price, &format!("{path}.model_price"))?,
             max_audio_bytes: match number(&raw.max_audio_upload_mb, &format!("{path}.max_audio_upload_mb"))? {
                 None => DEFAULT_MAX_AUDIO_MB * 1024 * 1024,
                 Some(mb) if mb > 0.0 && mb <= 1024.0 => (mb * 1024.0 * 1024.0) as usize,
@@ -337,6 +339,8 @@ impl Builder {
             auto_retry,
             rate_limit: self.windows_only(&prefs.rate_limit, &format!("{ppath}.rate_limit"))?,
             moderation: prefs.enable_moderation.unwrap_or(false),
+            credits: credits::credits(&prefs.credits, &format!("{ppath}.credits"))?,
+            credits_since: credits::created_at(&prefs.created_at, &format!("{ppath}.created_at"))?,
         })
     }
 

@@ -72,6 +72,8 @@ pub struct RawApiKeyPreferences {
     pub rate_limit: Value,
     #[serde(rename = "ENABLE_MODERATION")]
     pub enable_moderation: Option<bool>,
+    pub credits: Value,
+    pub created_at: Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,4 +89,5 @@ pub struct RawGlobalPreferences {
     pub request_timeout: Value,
     pub image_fetch_allow: Option<Vec<String>>,
     pub cors_origins: Value,
+    pub model_price: Value,
 }

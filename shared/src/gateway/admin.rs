@@ -260,7 +260,7 @@ fn rounded(x: Option<f64>) -> Value {
     x.map_or(Value::Null, |x| Value::from((x * 1000.0).round() / 1000.0))
 }
 
-fn rfc3339(t: UnixMillis) -> String {
+pub(super) fn rfc3339(t: UnixMillis) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
         .ok()
         .and_then(|d| d.format(&Rfc3339).ok())

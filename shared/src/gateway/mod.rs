@@ -9,6 +9,7 @@ mod attempts;
 mod auth;
 mod cors;
 mod count;
+mod credits;
 mod discovery;
 mod estimate;
 mod idempotency;
@@ -77,6 +78,8 @@ struct Inner {
     /// Per provider: it answered that it has no route for a door's own API (an OpenAI-compatible
     /// server without `/responses`), so that door's requests are translated for it from now on.
     lacks_native_route: Vec<std::sync::atomic::AtomicBool>,
+    /// Paid keys' balances read lately (see `credits`).
+    balances: credits::Balances,
 }
 
 /// A path without its trailing slash (but `/` itself).
@@ -100,6 +103,7 @@ impl Inner {
             platform,
             vertex_tokens,
             lacks_native_route,
+            balances: credits::Balances::default(),
         }
     }
 
@@ -323,6 +327,12 @@ impl Gateway {
         } else {
             0
         };
+        // A paid key past its credits may still read its own usage, and nothing else.
+        if route.needs_key() && route != Route::TokenUsage {
+            if let Err(error) = credits::check(inner, client).await {
+                return refuse(error);
+            }
+        }
         let headers = &parts.headers;
         let ledger = |door: Door, endpoint: &'static str| {
             Ledger::new(inner, door, endpoint, client, headers, parts.extensions.get())
@@ -369,6 +379,14 @@ impl Gateway {
             Route::GenerateKey => admin::generate_api_key(inner, client),
             Route::Stats => admin::stats(inner, client, parts.uri.query()).await,
             Route::TokenUsage => admin::token_usage(inner, client, parts.uri.query()).await,
+            Route::ApiKeysStates => match admin::require_admin(inner, client) {
+                Ok(()) => credits::states(inner).await,
+                Err(error) => Err(error),
+            },
+            Route::AddCredits => match admin::require_admin(inner, client) {
+                Ok(()) => credits::add(inner, parts.uri.query()).await,
+                Err(error) => Err(error),
+            },
             Route::Host(route) => {
                 admin::require_admin(inner, client).and_then(|()| Err(GatewayError::NotOnThisHost(route.unavailable())))
             }

@@ -27,6 +27,8 @@ pub(super) enum Route<'a> {
     GenerateKey,
     Stats,
     TokenUsage,
+    ApiKeysStates,
+    AddCredits,
     /// A route only some hosts serve (they answer it before the core sees it).
     Host(HostRoute),
     /// A known path asked with another method; the one it takes.
@@ -83,6 +85,9 @@ pub(super) fn route<'a>(path: &'a str, method: &Method) -> Route<'a> {
         "/v1/generate-api-key" if get => Route::GenerateKey,
         "/v1/stats" if get => Route::Stats,
         "/v1/token_usage" if get => Route::TokenUsage,
+        "/v1/api_keys_states" if get => Route::ApiKeysStates,
+        "/v1/add_credits" if post => Route::AddCredits,
+        "/v1/add_credits" => Route::WrongMethod("POST"),
         "/metrics" if get => Route::Host(HostRoute::Metrics),
         "/v1/api_config/reload" if post => Route::Host(HostRoute::ReloadConfig),
         "/v1/api_config/reload" => Route::WrongMethod("POST"),
@@ -91,6 +96,7 @@ pub(super) fn route<'a>(path: &'a str, method: &Method) -> Route<'a> {
         | "/v1/generate-api-key"
         | "/v1/stats"
         | "/v1/token_usage"
+        | "/v1/api_keys_states"
         | "/v1beta/models"
         | "/metrics" => Route::WrongMethod("GET"),
         _ => {

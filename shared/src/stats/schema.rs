@@ -12,6 +12,8 @@ use super::sql::SqlDialect;
 pub const REQUESTS: &str = "uni_api_requests";
 /// One row per failed upstream attempt.
 pub const ATTEMPTS: &str = "uni_api_attempts";
+/// Credits added to paid keys with `/v1/add_credits`, by key fingerprint (version 3).
+pub const CREDITS: &str = "uni_api_credits";
 /// The original uni-api's tables (they hold full client and upstream keys).
 pub const ORIGINAL_TABLES: [&str; 2] = ["channel_stats", "request_stats"];
 
@@ -22,11 +24,20 @@ pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM uni_api_
 /// The steps from a database at schema version `current` to the newest, in order: `(version,
 /// statements)`. A host applies each in one transaction, then records its version.
 pub fn migrations(dialect: SqlDialect, current: i64) -> Vec<(i64, Vec<String>)> {
-    match current {
+    let mut steps = match current {
         0 => vec![(2, create(dialect))],
         1 => vec![(2, from_version_1())],
         _ => Vec::new(),
+    };
+    if current < 3 {
+        steps.push((
+            3,
+            vec![format!(
+                "CREATE TABLE IF NOT EXISTS {CREDITS} (key_id TEXT PRIMARY KEY, added DOUBLE PRECISION NOT NULL)"
+            )],
+        ));
     }
+    steps
 }
 
 fn create(dialect: SqlDialect) -> Vec<String> {

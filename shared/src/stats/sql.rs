@@ -6,7 +6,7 @@
 use super::{RequestRecord, UnixMillis};
 
 pub use super::schema::{
-    migrations, original_tables, original_tables_note, ATTEMPTS, ORIGINAL_TABLES, REQUESTS, SCHEMA_TABLE,
+    migrations, original_tables, original_tables_note, ATTEMPTS, CREDITS, ORIGINAL_TABLES, REQUESTS, SCHEMA_TABLE,
     SCHEMA_VERSION,
 };
 
@@ -117,6 +117,20 @@ impl SqlParam<'_> {
 /// The statement that records a schema version.
 pub fn record_version(dialect: SqlDialect) -> String {
     format!("INSERT INTO uni_api_schema (version) VALUES ({})", dialect.placeholder(1))
+}
+
+/// Adds `$2` USD to key `$1`'s credits and returns its new total of added credits.
+pub fn add_credits(dialect: SqlDialect) -> String {
+    let (key, amount) = (dialect.placeholder(1), dialect.placeholder(2));
+    format!(
+        "INSERT INTO {CREDITS} (key_id, added) VALUES ({key}, {amount}) \
+         ON CONFLICT (key_id) DO UPDATE SET added = {CREDITS}.added + excluded.added RETURNING added"
+    )
+}
+
+/// The credits added to key `$1` (no row: none).
+pub fn credits_added(dialect: SqlDialect) -> String {
+    format!("SELECT added FROM {CREDITS} WHERE key_id = {}", dialect.placeholder(1))
 }
 
 /// Columns of a request row, and so parameters per row of an insert.

@@ -25,8 +25,9 @@ fn kind(error: &GatewayError) -> &'static str {
         | GatewayError::PayloadTooLarge { .. }
         | GatewayError::OverTokenBudget(_)
         | GatewayError::IdempotencyConflict(_)
+        | GatewayError::UnknownPaidKey(_)
         | GatewayError::BodyTimeout { .. } => "invalid_request_error",
-        GatewayError::RateLimited { .. } => "rate_limit_error",
+        GatewayError::RateLimited { .. } | GatewayError::CreditsExhausted(_) => "rate_limit_error",
         GatewayError::Upstream { status, .. } if status.as_u16() == 429 => "rate_limit_error",
         GatewayError::Upstream { .. } => "upstream_error",
         GatewayError::StatsDisabled
