@@ -32,23 +32,27 @@ pub struct CorsStamp {
     allow_origin: Option<HeaderValue>,
     /// The answer depends on `Origin` (a list of origins): caches must key on it.
     varies: bool,
+    /// The request came from a page (it has an `Origin`): only a browser reads the exposed
+    /// headers, so other clients are spared the bytes.
+    from_page: bool,
 }
 
 impl CorsStamp {
     /// Any page: what the gateway answers when it has no config to ask.
     pub fn any() -> Self {
-        Self { allow_origin: Some(HeaderValue::from_static("*")), varies: false }
+        Self { allow_origin: Some(HeaderValue::from_static("*")), varies: false, from_page: true }
     }
 
     pub fn for_request(origins: &CorsOrigins, request: &HeaderMap) -> Self {
+        let from_page = request.contains_key(ORIGIN);
         match origins {
-            CorsOrigins::Any => Self::any(),
+            CorsOrigins::Any => Self { from_page, ..Self::any() },
             CorsOrigins::Off => Self::default(),
             CorsOrigins::Only(allowed) => {
                 let origin = request
                     .get(ORIGIN)
                     .filter(|origin| origin.to_str().is_ok_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o))));
-                Self { allow_origin: origin.cloned(), varies: true }
+                Self { allow_origin: origin.cloned(), varies: true, from_page }
             }
         }
     }
@@ -57,7 +61,9 @@ impl CorsStamp {
         let headers = response.headers_mut();
         if let Some(origin) = &self.allow_origin {
             headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+            if self.from_page {
+                headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+            }
         }
         if self.varies {
             headers.append(VARY, HeaderValue::from_static("origin"));

@@ -245,7 +245,8 @@ impl Gateway {
     /// What CORS adds to every response to this request (`preferences.cors_origins`). Taken from
     /// the request's head before it is consumed; the host applies it to whatever it answers.
     pub fn cors(&self, request: &http::HeaderMap) -> CorsStamp {
-        CorsStamp::for_request(&self.inner().config.global.cors_origins, request)
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        CorsStamp::for_request(&current.config.global.cors_origins, request)
     }
 
     /// Refuses a request from its head alone, before its body is read: a route that needs a
@@ -253,9 +254,8 @@ impl Gateway {
     /// body of an unauthenticated request. `None`: read the body and call `handle`.
     /// A CORS preflight (`OPTIONS`) is answered here too.
     pub fn precheck(&self, parts: &http::request::Parts) -> Option<http::Response<ResponseBody>> {
-        if let Some(preflight) =
-            cors::preflight(&self.inner().config.global.cors_origins, &parts.method, &parts.headers)
-        {
+        let inner = self.inner();
+        if let Some(preflight) = cors::preflight(&inner.config.global.cors_origins, &parts.method, &parts.headers) {
             return Some(preflight);
         }
         let path = trimmed(parts.uri.path());
@@ -264,7 +264,7 @@ impl Gateway {
             return None;
         }
         let query = parts.uri.query().filter(|_| route.key_in_query());
-        authenticate_with(&self.inner().config, &parts.headers, query)
+        authenticate_with(&inner.config, &parts.headers, query)
             .err()
             .map(|error| Door::for_path(path).error_response(&error))
     }
